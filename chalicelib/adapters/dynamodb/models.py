@@ -1,0 +1,230 @@
+"""PynamoDB models of the single table. They live only in this adapter; repositories map them to domain objects.
+
+Key design (one table, three sparse GSIs; every request path is a GetItem, BatchGetItem or Query):
+
+| entity            | pk                                   | sk                      |
+|-------------------|--------------------------------------|-------------------------|
+| warehouse         | WAREHOUSE#<id>                       | WAREHOUSE               |
+| merchant          | MERCHANT#<id>                        | MERCHANT                |
+| slug -> merchant  | SLUG#<slug>                          | SLUG                    |
+| api key (hashed)  | APIKEY#<sha256>                      | APIKEY                  |
+| order             | ORDER#<merchant_id>#<order_number>   | ORDER                   |
+| return            | RETURN#<id>                          | RETURN                  |
+| timeline entry    | RETURN#<id>                          | TL#<at>#<seq>           |
+| refund            | RETURN#<id>                          | REFUND#<refund_id>      |
+| markers           | RETURN#<id>                          | CARRIEREVT#.. / IDEM#.. |
+| tracking token    | TRACKTOKEN#<token>                   | TRACKTOKEN              |
+| rate limit window | RATELIMIT#<scope>#<window>           | RATELIMIT               |
+
+GSI1 returns by merchant+status (gsi1pk MERCHANT#<id>#STATUS#<status>, gsi1sk <updated_at>#<id>);
+GSI2 returns by tracking number (gsi2pk TRACKING#<number>); GSI3 returns by merchant (gsi3pk MERCHANT#<id>#RETURNS).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+class _Meta:
+    table_name = "unbound"  # set by bind() from settings; no default resource name is ever used
+    region: str | None = None
+    host: str | None = None
+
+
+class Base(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class _Gsi(GlobalSecondaryIndex[Any]):
+    class Meta:
+        projection = AllProjection()
+
+
+class ReturnsByMerchantStatus(_Gsi):
+    class Meta(_Gsi.Meta):
+        index_name = "gsi1"
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class ReturnsByTrackingNumber(_Gsi):
+    class Meta(_Gsi.Meta):
+        index_name = "gsi2"
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class ReturnsByMerchant(_Gsi):
+    class Meta(_Gsi.Meta):
+        index_name = "gsi3"
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
+class WarehouseRecord(Base):
+    class Meta(_Meta):
+        pass
+
+    name = UnicodeAttribute()
+    address = JSONAttribute()
+    created_at = UnicodeAttribute()
+
+
+class MerchantRecord(Base):
+    class Meta(_Meta):
+        pass
+
+    name = UnicodeAttribute()
+    slug = UnicodeAttribute()
+    warehouse_id = UnicodeAttribute()
+    contact_email = UnicodeAttribute(null=True)
+    locale = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    policy = JSONAttribute(null=True)
+    guideline = JSONAttribute(null=True)
+    refunds = JSONAttribute(null=True)
+    settings_version = NumberAttribute(default=0)  # each settings update adds one (fields update independently)
+
+
+class PointerRecord(Base):
+    """Small key->value items: slugs, hashed API keys, tracking tokens, idempotency and dedupe markers."""
+
+    class Meta(_Meta):
+        pass
+
+    data = JSONAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class CounterRecord(Base):
+    class Meta(_Meta):
+        pass
+
+    hits = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)
+
+
+class OrderRecord(Base):
+    class Meta(_Meta):
+        pass
+
+    merchant_id = UnicodeAttribute()
+    order_number = UnicodeAttribute()
+    email = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    ordered_at = UnicodeAttribute()
+    delivered_at = UnicodeAttribute(null=True)
+    locale = UnicodeAttribute(null=True)
+    shipping_address = JSONAttribute()
+    items = JSONAttribute()
+    return_tracking_numbers = JSONAttribute(null=True)
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+
+class ReturnRecord(Base):
+    class Meta(_Meta):
+        pass
+
+    merchant_id = UnicodeAttribute()
+    warehouse_id = UnicodeAttribute()
+    order_number = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    customer_country = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    tracking_token = UnicodeAttribute()
+    carrier = UnicodeAttribute(null=True)
+    tracking_number = UnicodeAttribute(null=True)
+    label_key = UnicodeAttribute(null=True)
+    items = JSONAttribute()
+    discrepancies = JSONAttribute(null=True)
+    refund = JSONAttribute(null=True)
+    refunded_total = UnicodeAttribute(default="0")
+    feedback_task_token = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    gsi3pk = UnicodeAttribute(null=True)
+    gsi3sk = UnicodeAttribute(null=True)
+
+    by_merchant_status = ReturnsByMerchantStatus()
+    by_tracking_number = ReturnsByTrackingNumber()
+    by_merchant = ReturnsByMerchant()
+
+
+class TimelineRecord(Base):
+    class Meta(_Meta):
+        pass
+
+    type = UnicodeAttribute()
+    at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    data = JSONAttribute(null=True)
+
+
+class RefundRecord(Base):
+    class Meta(_Meta):
+        pass
+
+    refund_id = UnicodeAttribute()
+    return_id = UnicodeAttribute()
+    merchant_id = UnicodeAttribute()
+    amount = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    target = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    error = UnicodeAttribute(null=True)
+    items = JSONAttribute(null=True)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    WarehouseRecord,
+    MerchantRecord,
+    PointerRecord,
+    CounterRecord,
+    OrderRecord,
+    ReturnRecord,
+    TimelineRecord,
+    RefundRecord,
+)
+
+
+def bind(table_name: str, region: str | None = None, host: str | None = None) -> None:
+    """Point every model at the configured table (called once by the composition root)."""
+    _Meta.table_name = table_name
+    models: list[Any] = [Base, *ALL_MODELS]
+    for model in models:
+        model.Meta.table_name = table_name
+        model.Meta.region = region
+        model.Meta.host = host
+        model._connection = None
+        for index in getattr(model, "_indexes", {}).values():
+            index._connection = None

@@ -1,0 +1,725 @@
+"""DynamoDB repository: every read is a GetItem, BatchGetItem or Query; every multi-item write one transaction."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamodb.models import (
+    CounterRecord,
+    MerchantRecord,
+    OrderRecord,
+    PointerRecord,
+    RefundRecord,
+    ReturnRecord,
+    TimelineRecord,
+    WarehouseRecord,
+)
+from chalicelib.domain.addresses import Address
+from chalicelib.domain.errors import ConcurrentModification, Conflict, NotFound
+from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
+from chalicelib.domain.orders import Order, OrderItem
+from chalicelib.domain.returns import (
+    Disposition,
+    Grade,
+    ItemStatus,
+    RefundSummary,
+    Return,
+    ReturnItem,
+    ReturnStatus,
+    TimelineEntry,
+)
+from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Warehouse
+
+
+def _iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+
+
+def _parse_req(raw: str) -> datetime:
+    value = _parse(raw)
+    assert value is not None
+    return value
+
+
+class DuplicateMarker(Conflict):
+    """A marker written with attribute_not_exists already existed: the same event was applied before."""
+
+
+@dataclass(frozen=True)
+class Marker:
+    """An extra item written in the same transaction as an aggregate, only if it does not exist yet."""
+
+    pk: str
+    sk: str
+    data: dict[str, Any] | None = None
+    ttl_seconds: int | None = None
+
+
+# ----- key helpers ------------------------------------------------------------------------------------------
+def return_pk(return_id: str) -> str:
+    return f"RETURN#{return_id}"
+
+
+def order_pk(merchant_id: str, order_number: str) -> str:
+    return f"ORDER#{merchant_id}#{order_number}"
+
+
+# ----- mapping ----------------------------------------------------------------------------------------------
+def _item_to_json(it: ReturnItem) -> dict[str, Any]:
+    return {
+        "line_item_id": it.line_item_id,
+        "sku": it.sku,
+        "name": it.name,
+        "quantity": it.quantity,
+        "unit_price": str(it.unit_price),
+        "reason": it.reason,
+        "comment": it.comment,
+        "tags": it.tags,
+        "received_quantity": it.received_quantity,
+        "checks": it.checks,
+        "notes": it.notes,
+        "photos": it.photos,
+        "grade": it.grade.value if it.grade else None,
+        "disposition": it.disposition.value if it.disposition else None,
+        "clarify": it.clarify,
+        "rule": it.rule,
+        "status": it.status.value,
+    }
+
+
+def _item_from_json(d: dict[str, Any]) -> ReturnItem:
+    return ReturnItem(
+        line_item_id=d["line_item_id"],
+        sku=d["sku"],
+        name=d.get("name", ""),
+        quantity=int(d["quantity"]),
+        unit_price=Decimal(d["unit_price"]),
+        reason=d["reason"],
+        comment=d.get("comment"),
+        tags=list(d.get("tags") or []),
+        received_quantity=d.get("received_quantity"),
+        checks=dict(d.get("checks") or {}),
+        notes=d.get("notes"),
+        photos=list(d.get("photos") or []),
+        grade=Grade(d["grade"]) if d.get("grade") else None,
+        disposition=Disposition(d["disposition"]) if d.get("disposition") else None,
+        clarify=bool(d.get("clarify")),
+        rule=d.get("rule"),
+        status=ItemStatus(d.get("status", "expected")),
+    )
+
+
+def _return_to_record(ret: Return) -> ReturnRecord:
+    updated = _iso(ret.updated_at)
+    rec = ReturnRecord(
+        pk=return_pk(ret.id),
+        sk="RETURN",
+        merchant_id=ret.merchant_id,
+        warehouse_id=ret.warehouse_id,
+        order_number=ret.order_number,
+        status=ret.status.value,
+        created_at=_iso(ret.created_at),
+        updated_at=updated,
+        currency=ret.currency,
+        customer_country=ret.customer_country,
+        locale=ret.locale,
+        tracking_token=ret.tracking_token,
+        carrier=ret.carrier,
+        tracking_number=ret.tracking_number,
+        label_key=ret.label_key,
+        items=[_item_to_json(i) for i in ret.items],
+        discrepancies=ret.discrepancies,
+        refund=(
+            {
+                "id": ret.refund.id,
+                "status": ret.refund.status,
+                "amount": str(ret.refund.amount),
+                "currency": ret.refund.currency,
+            }
+            if ret.refund
+            else None
+        ),
+        refunded_total=str(ret.refunded_total),
+        feedback_task_token=ret.feedback_task_token,
+        gsi1pk=f"MERCHANT#{ret.merchant_id}#STATUS#{ret.status.value}",
+        gsi1sk=f"{updated}#{ret.id}",
+        gsi3pk=f"MERCHANT#{ret.merchant_id}#RETURNS",
+        gsi3sk=f"{updated}#{ret.id}",
+    )
+    if ret.tracking_number:
+        rec.gsi2pk = f"TRACKING#{ret.tracking_number}"
+        rec.gsi2sk = f"RETURN#{ret.id}"
+    if ret.version is not None:
+        rec.version = ret.version
+    return rec
+
+
+def _return_from_record(rec: ReturnRecord) -> Return:
+    refund = None
+    if rec.refund:
+        refund = RefundSummary(
+            id=rec.refund["id"],
+            status=rec.refund["status"],
+            amount=Decimal(rec.refund["amount"]),
+            currency=rec.refund["currency"],
+        )
+    return Return(
+        id=rec.pk.removeprefix("RETURN#"),
+        merchant_id=rec.merchant_id,
+        warehouse_id=rec.warehouse_id,
+        order_number=rec.order_number,
+        currency=rec.currency,
+        customer_country=rec.customer_country,
+        locale=rec.locale,
+        status=ReturnStatus(rec.status),
+        created_at=_parse_req(rec.created_at),
+        updated_at=_parse_req(rec.updated_at),
+        items=[_item_from_json(i) for i in rec.items],
+        tracking_token=rec.tracking_token,
+        carrier=rec.carrier,
+        tracking_number=rec.tracking_number,
+        label_key=rec.label_key,
+        discrepancies=list(rec.discrepancies or []),
+        refund=refund,
+        refunded_total=Decimal(rec.refunded_total or "0"),
+        feedback_task_token=rec.feedback_task_token,
+        version=rec.version,
+    )
+
+
+def _timeline_from_record(rec: TimelineRecord) -> TimelineEntry:
+    return TimelineEntry(type=rec.type, at=_parse_req(rec.at), actor=rec.actor, data=dict(rec.data or {}))
+
+
+def _order_to_record(order: Order, now: datetime) -> OrderRecord:
+    rec = OrderRecord(
+        pk=order_pk(order.merchant_id, order.order_number),
+        sk="ORDER",
+        merchant_id=order.merchant_id,
+        order_number=order.order_number,
+        email=order.email,
+        currency=order.currency,
+        ordered_at=_iso(order.ordered_at),
+        delivered_at=_iso(order.delivered_at) if order.delivered_at else None,
+        locale=order.locale,
+        shipping_address=order.shipping_address.to_dict(),
+        items=[
+            {
+                "line_item_id": i.line_item_id,
+                "sku": i.sku,
+                "name": i.name,
+                "quantity": i.quantity,
+                "unit_price": str(i.unit_price),
+                "tags": i.tags,
+                "delivered_at": _iso(i.delivered_at) if i.delivered_at else None,
+                "returned_quantity": i.returned_quantity,
+                **i.extra,
+            }
+            for i in order.items
+        ],
+        return_tracking_numbers=order.return_tracking_numbers,
+        updated_at=_iso(now),
+    )
+    if order.version is not None:
+        rec.version = order.version
+    return rec
+
+
+_ORDER_ITEM_KEYS = {
+    "line_item_id",
+    "sku",
+    "name",
+    "quantity",
+    "unit_price",
+    "tags",
+    "delivered_at",
+    "returned_quantity",
+}
+
+
+def _order_from_record(rec: OrderRecord) -> Order:
+    return Order(
+        merchant_id=rec.merchant_id,
+        order_number=rec.order_number,
+        email=rec.email,
+        currency=rec.currency,
+        ordered_at=_parse_req(rec.ordered_at),
+        delivered_at=_parse(rec.delivered_at),
+        locale=rec.locale,
+        shipping_address=Address.from_dict(rec.shipping_address),
+        items=[
+            OrderItem(
+                line_item_id=i["line_item_id"],
+                sku=i["sku"],
+                name=i.get("name", ""),
+                quantity=int(i["quantity"]),
+                unit_price=Decimal(i["unit_price"]),
+                tags=list(i.get("tags") or []),
+                delivered_at=_parse(i.get("delivered_at")),
+                returned_quantity=int(i.get("returned_quantity") or 0),
+                extra={k: v for k, v in i.items() if k not in _ORDER_ITEM_KEYS},
+            )
+            for i in rec.items
+        ],
+        return_tracking_numbers=list(rec.return_tracking_numbers or []),
+        version=rec.version,
+    )
+
+
+def _merchant_from_record(rec: MerchantRecord) -> Merchant:
+    return Merchant(
+        id=rec.pk.removeprefix("MERCHANT#"),
+        name=rec.name,
+        slug=rec.slug,
+        warehouse_id=rec.warehouse_id,
+        created_at=_parse_req(rec.created_at),
+        contact_email=rec.contact_email,
+        locale=rec.locale,
+        policy=ReturnPolicy.from_dict(rec.policy),
+        guideline=Guideline.from_dict(rec.guideline) if rec.guideline else DEFAULT_GUIDELINE,
+        refunds=RefundSettings.from_dict(rec.refunds),
+    )
+
+
+def _warehouse_from_record(rec: WarehouseRecord) -> Warehouse:
+    return Warehouse(
+        id=rec.pk.removeprefix("WAREHOUSE#"),
+        name=rec.name,
+        address=Address.from_dict(rec.address),
+        created_at=_parse_req(rec.created_at),
+    )
+
+
+def _check_cancellation(exc: TransactWriteError, marker_indexes: set[int]) -> None:
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    for idx, reason in enumerate(reasons):
+        if reason is not None and reason.code == "ConditionalCheckFailed":
+            if idx in marker_indexes:
+                raise DuplicateMarker("already applied") from None
+            raise ConcurrentModification("the record changed concurrently; retry") from None
+    if exc.cause_response_code == "TransactionConflict" or any(
+        r is not None and r.code == "TransactionConflict" for r in reasons
+    ):
+        raise ConcurrentModification("the record changed concurrently; retry") from None
+    raise exc
+
+
+class DynamoStore:
+    """All persistence of the service, returning domain objects."""
+
+    # ----- tenants ------------------------------------------------------------------------------------------
+    def create_warehouse(self, wh: Warehouse, key_hash: str, key_id: str) -> None:
+        with TransactWrite(connection=Connection()) as tx:
+            tx.save(
+                WarehouseRecord(
+                    pk=f"WAREHOUSE#{wh.id}",
+                    sk="WAREHOUSE",
+                    name=wh.name,
+                    address=wh.address.to_dict(),
+                    created_at=_iso(wh.created_at),
+                ),
+                condition=WarehouseRecord.pk.does_not_exist(),
+            )
+            tx.save(
+                self._key_record(key_hash, "warehouse", wh.id, key_id),
+                condition=PointerRecord.pk.does_not_exist(),
+            )
+
+    def create_merchant(self, m: Merchant, key_hash: str, key_id: str) -> None:
+        try:
+            with TransactWrite(connection=Connection()) as tx:
+                tx.save(
+                    PointerRecord(
+                        pk=f"SLUG#{m.slug}",
+                        sk="SLUG",
+                        data={"merchant_id": m.id},
+                        created_at=_iso(m.created_at),
+                    ),
+                    condition=PointerRecord.pk.does_not_exist(),
+                )
+                tx.save(self._merchant_record(m), condition=MerchantRecord.pk.does_not_exist())
+                tx.save(
+                    self._key_record(key_hash, "merchant", m.id, key_id),
+                    condition=PointerRecord.pk.does_not_exist(),
+                )
+        except TransactWriteError as exc:
+            reasons = getattr(exc, "cancellation_reasons", None) or []
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise Conflict(f"the slug '{m.slug}' is taken") from None
+            raise
+
+    def _merchant_record(self, m: Merchant) -> MerchantRecord:
+        rec = MerchantRecord(
+            pk=f"MERCHANT#{m.id}",
+            sk="MERCHANT",
+            name=m.name,
+            slug=m.slug,
+            warehouse_id=m.warehouse_id,
+            contact_email=m.contact_email,
+            locale=m.locale,
+            created_at=_iso(m.created_at),
+            policy=m.policy.to_dict(),
+            guideline=m.guideline.to_dict(),
+            refunds=m.refunds.to_dict(),
+        )
+        return rec
+
+    @staticmethod
+    def _key_record(key_hash: str, kind: str, principal_id: str, key_id: str) -> PointerRecord:
+        return PointerRecord(
+            pk=f"APIKEY#{key_hash}",
+            sk="APIKEY",
+            data={"kind": kind, "principal_id": principal_id, "key_id": key_id},
+        )
+
+    def add_api_key(self, key_hash: str, kind: str, principal_id: str, key_id: str) -> None:
+        rec = self._key_record(key_hash, kind, principal_id, key_id)
+        rec.save(condition=PointerRecord.pk.does_not_exist())
+
+    def get_api_key(self, key_hash: str) -> dict[str, Any] | None:
+        try:
+            rec = PointerRecord.get(f"APIKEY#{key_hash}", "APIKEY")
+        except DoesNotExist:
+            return None
+        return dict(rec.data or {})
+
+    def get_warehouse(self, warehouse_id: str) -> Warehouse:
+        try:
+            return _warehouse_from_record(WarehouseRecord.get(f"WAREHOUSE#{warehouse_id}", "WAREHOUSE"))
+        except DoesNotExist:
+            raise NotFound(f"warehouse '{warehouse_id}' not found") from None
+
+    def get_merchant(self, merchant_id: str) -> Merchant:
+        try:
+            return _merchant_from_record(MerchantRecord.get(f"MERCHANT#{merchant_id}", "MERCHANT"))
+        except DoesNotExist:
+            raise NotFound(f"merchant '{merchant_id}' not found") from None
+
+    def merchant_id_for_slug(self, slug: str) -> str | None:
+        try:
+            rec = PointerRecord.get(f"SLUG#{slug}", "SLUG")
+        except DoesNotExist:
+            return None
+        return str((rec.data or {})["merchant_id"])
+
+    def update_merchant_settings(
+        self,
+        merchant_id: str,
+        *,
+        policy: dict[str, Any] | None = None,
+        guideline: dict[str, Any] | None = None,
+        refunds: dict[str, Any] | None = None,
+    ) -> None:
+        actions = []
+        if policy is not None:
+            actions.append(MerchantRecord.policy.set(policy))
+        if guideline is not None:
+            actions.append(MerchantRecord.guideline.set(guideline))
+        if refunds is not None:
+            actions.append(MerchantRecord.refunds.set(refunds))
+        if not actions:
+            return
+        try:
+            MerchantRecord(pk=f"MERCHANT#{merchant_id}", sk="MERCHANT").update(
+                actions=[*actions, MerchantRecord.settings_version.add(1)],
+                condition=MerchantRecord.pk.exists(),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise NotFound(f"merchant '{merchant_id}' not found") from None
+            raise
+
+    # ----- orders -------------------------------------------------------------------------------------------
+    def get_order(self, merchant_id: str, order_number: str) -> Order | None:
+        try:
+            return _order_from_record(OrderRecord.get(order_pk(merchant_id, order_number), "ORDER"))
+        except DoesNotExist:
+            return None
+
+    def save_order(self, order: Order, now: datetime) -> None:
+        """Insert (version None) or replace under the version read."""
+        rec = _order_to_record(order, now)
+        try:
+            rec.save()
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise ConcurrentModification("the order changed concurrently; retry") from None
+            raise
+        order.version = rec.version
+
+    def load_for_return_creation(
+        self, merchant_id: str, order_number: str, warehouse_id: str | None = None
+    ) -> tuple[Merchant, Order | None, Warehouse | None]:
+        """Merchant, order and (optionally) warehouse in one BatchGetItem."""
+        keys: list[tuple[str, str]] = [
+            (f"MERCHANT#{merchant_id}", "MERCHANT"),
+            (order_pk(merchant_id, order_number), "ORDER"),
+        ]
+        if warehouse_id:
+            keys.append((f"WAREHOUSE#{warehouse_id}", "WAREHOUSE"))
+        raw = _batch_get(keys)
+        merchant_raw = raw.get((f"MERCHANT#{merchant_id}", "MERCHANT"))
+        if merchant_raw is None:
+            raise NotFound(f"merchant '{merchant_id}' not found")
+        merchant = _merchant_from_record(MerchantRecord.from_raw_data(merchant_raw))
+        order_raw = raw.get((order_pk(merchant_id, order_number), "ORDER"))
+        order = _order_from_record(OrderRecord.from_raw_data(order_raw)) if order_raw else None
+        wh_raw = raw.get((f"WAREHOUSE#{warehouse_id}", "WAREHOUSE")) if warehouse_id else None
+        warehouse = _warehouse_from_record(WarehouseRecord.from_raw_data(wh_raw)) if wh_raw else None
+        return merchant, order, warehouse
+
+    # ----- returns ------------------------------------------------------------------------------------------
+    def create_return(self, ret: Return, order: Order, now: datetime) -> None:
+        """The return, its timeline, its tracking token and the order's reserved quantities: one transaction."""
+        try:
+            with TransactWrite(connection=Connection()) as tx:
+                tx.save(_return_to_record(ret), condition=ReturnRecord.pk.does_not_exist())
+                tx.save(_order_to_record(order, now))
+                tx.save(
+                    PointerRecord(
+                        pk=f"TRACKTOKEN#{ret.tracking_token}",
+                        sk="TRACKTOKEN",
+                        data={"return_id": ret.id},
+                        created_at=_iso(now),
+                    ),
+                    condition=PointerRecord.pk.does_not_exist(),
+                )
+                for rec in self._timeline_records(ret):
+                    tx.save(rec)
+        except TransactWriteError as exc:
+            _check_cancellation(exc, set())
+        ret.version = 1
+        order.version = (order.version or 0) + 1
+        ret.new_timeline.clear()
+
+    def save_return(
+        self,
+        ret: Return,
+        markers: tuple[Marker, ...] = (),
+        order: Order | None = None,
+        now: datetime | None = None,
+        extra: tuple[Any, ...] = (),
+    ) -> None:
+        """Write the return under its version, its new timeline entries and any markers, in one transaction.
+
+        A marker that already exists raises DuplicateMarker (the same event was applied before); a version
+        mismatch raises ConcurrentModification. Nothing is written in either case.
+        """
+        rec = _return_to_record(ret)
+        marker_indexes: set[int] = set()
+        idx = 0
+        try:
+            with TransactWrite(connection=Connection()) as tx:
+                tx.save(rec)
+                idx += 1
+                for m in markers:
+                    expires = (
+                        (datetime.now().astimezone() + timedelta(seconds=m.ttl_seconds)) if m.ttl_seconds else None
+                    )
+                    tx.save(
+                        PointerRecord(
+                            pk=m.pk, sk=m.sk, data=m.data, created_at=_iso(ret.updated_at), expires_at=expires
+                        ),
+                        condition=PointerRecord.sk.does_not_exist(),
+                    )
+                    marker_indexes.add(idx)
+                    idx += 1
+                if order is not None:
+                    tx.save(_order_to_record(order, now or ret.updated_at))
+                    idx += 1
+                for item in extra:
+                    tx.save(item)
+                    idx += 1
+                for tl in self._timeline_records(ret):
+                    tx.save(tl)
+        except TransactWriteError as exc:
+            _check_cancellation(exc, marker_indexes)
+        ret.version = rec.version
+        ret.new_timeline.clear()
+
+    @staticmethod
+    def _timeline_records(ret: Return) -> list[TimelineRecord]:
+        out = []
+        for seq, e in enumerate(ret.new_timeline):
+            sk = f"TL#{_iso(e.at)}#{seq:03d}{secrets.token_hex(4)}"
+            out.append(
+                TimelineRecord(pk=return_pk(ret.id), sk=sk, type=e.type, at=_iso(e.at), actor=e.actor, data=e.data)
+            )
+        return out
+
+    def get_return(self, return_id: str) -> Return:
+        try:
+            return _return_from_record(ReturnRecord.get(return_pk(return_id), "RETURN", consistent_read=True))
+        except DoesNotExist:
+            raise NotFound(f"return '{return_id}' not found") from None
+
+    def get_return_with_timeline(self, return_id: str) -> tuple[Return, list[TimelineEntry]]:
+        """One Query over the return's partition: the aggregate and its timeline."""
+        ret: Return | None = None
+        timeline: list[TimelineEntry] = []
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = _client().query(
+                TableName=ReturnRecord.Meta.table_name,
+                ConsistentRead=True,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": return_pk(return_id)}},
+                **kwargs,
+            )
+            for raw in page.get("Items", []):
+                sk = raw["sk"]["S"]
+                if sk == "RETURN":
+                    ret = _return_from_record(ReturnRecord.from_raw_data(raw))
+                elif sk.startswith("TL#"):
+                    timeline.append(_timeline_from_record(TimelineRecord.from_raw_data(raw)))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if ret is None:
+            raise NotFound(f"return '{return_id}' not found")
+        timeline.sort(key=lambda e: e.at)
+        return ret, timeline
+
+    def return_id_for_tracking_token(self, token: str) -> str | None:
+        try:
+            rec = PointerRecord.get(f"TRACKTOKEN#{token}", "TRACKTOKEN")
+        except DoesNotExist:
+            return None
+        return str((rec.data or {})["return_id"])
+
+    def find_returns_by_tracking_number(self, tracking_number: str) -> list[Return]:
+        return [_return_from_record(r) for r in ReturnRecord.by_tracking_number.query(f"TRACKING#{tracking_number}")]
+
+    def list_returns(
+        self,
+        merchant_id: str,
+        *,
+        status: str | None,
+        updated_since: datetime | None,
+        cursor: dict[str, Any] | None,
+        limit: int,
+    ) -> tuple[list[Return], dict[str, Any] | None]:
+        if status:
+            index: Any = ReturnRecord.by_merchant_status
+            hash_key = f"MERCHANT#{merchant_id}#STATUS#{status}"
+            range_attr: Any = ReturnRecord.gsi1sk
+        else:
+            index = ReturnRecord.by_merchant
+            hash_key = f"MERCHANT#{merchant_id}#RETURNS"
+            range_attr = ReturnRecord.gsi3sk
+        cond = range_attr >= _iso(updated_since) if updated_since else None
+        result = index.query(
+            hash_key,
+            range_key_condition=cond,
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=cursor,
+        )
+        items = [_return_from_record(r) for r in result]
+        return items, result.last_evaluated_key
+
+    # ----- refunds ------------------------------------------------------------------------------------------
+    def refund_record(
+        self,
+        ret: Return,
+        *,
+        refund_id: str,
+        amount: Decimal,
+        reason: str | None,
+        target: str,
+        now: datetime,
+        items: list[dict[str, Any]],
+    ) -> RefundRecord:
+        return RefundRecord(
+            pk=return_pk(ret.id),
+            sk=f"REFUND#{refund_id}",
+            refund_id=refund_id,
+            return_id=ret.id,
+            merchant_id=ret.merchant_id,
+            amount=str(amount),
+            currency=ret.currency,
+            status="pending",
+            reason=reason,
+            target=target,
+            created_at=_iso(now),
+            updated_at=_iso(now),
+            attempts=0,
+            items=items,
+        )
+
+    def get_refund(self, return_id: str, refund_id: str) -> RefundRecord:
+        try:
+            return RefundRecord.get(return_pk(return_id), f"REFUND#{refund_id}", consistent_read=True)
+        except DoesNotExist:
+            raise NotFound(f"refund '{refund_id}' not found") from None
+
+    def refund_attempt(self, return_id: str, refund_id: str, now: datetime) -> RefundRecord:
+        rec = RefundRecord(pk=return_pk(return_id), sk=f"REFUND#{refund_id}")
+        rec.update(
+            actions=[RefundRecord.attempts.add(1), RefundRecord.updated_at.set(_iso(now))],
+            condition=RefundRecord.pk.exists(),
+        )
+        return rec
+
+    def pending_refund_total(self, return_id: str) -> Decimal:
+        total = Decimal("0")
+        for rec in RefundRecord.query(
+            return_pk(return_id), RefundRecord.sk.startswith("REFUND#"), consistent_read=True
+        ):
+            if rec.status == "pending":
+                total += Decimal(rec.amount)
+        return total
+
+    def list_refunds(self, return_id: str) -> list[RefundRecord]:
+        return list(
+            RefundRecord.query(return_pk(return_id), RefundRecord.sk.startswith("REFUND#"), consistent_read=True)
+        )
+
+    def get_marker(self, pk: str, sk: str) -> dict[str, Any] | None:
+        try:
+            rec = PointerRecord.get(pk, sk, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return dict(rec.data or {})
+
+    # ----- rate limiting ------------------------------------------------------------------------------------
+    def counters(self, keys: list[str]) -> dict[str, int]:
+        raw = _batch_get([(k, "RATELIMIT") for k in keys])
+        return {pk: int(item.get("hits", {}).get("N", "0")) for (pk, _), item in raw.items()}
+
+    def increment(self, key: str, expires_at: datetime) -> None:
+        CounterRecord(pk=key, sk="RATELIMIT").update(
+            actions=[CounterRecord.hits.add(1), CounterRecord.expires_at.set(expires_at)]
+        )
+
+
+def _client() -> Any:
+    """The botocore client PynamoDB uses (same region, endpoint and session), for raw multi-entity reads."""
+    return ReturnRecord._get_connection().connection.client
+
+
+def _batch_get(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """One BatchGetItem (plus retries of unprocessed keys only)."""
+    table = ReturnRecord.Meta.table_name
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    request: list[dict[str, Any]] = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(keys)]
+    while request:
+        resp = _client().batch_get_item(RequestItems={table: {"Keys": request, "ConsistentRead": True}})
+        for raw in resp.get("Responses", {}).get(table, []):
+            out[(raw["pk"]["S"], raw["sk"]["S"])] = raw
+        request = resp.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+    return out

@@ -1,0 +1,40 @@
+"""S3: labels, photos and exports in one private bucket; handed out only as short-lived presigned URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.adapters.aws_clients import client
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
+
+
+class S3Files:
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        client("s3").put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, ServerSideEncryption="AES256"
+        )
+
+    def get(self, key: str) -> bytes:
+        data: bytes = client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return data
+
+    def presigned_get(self, key: str, expires_in: int) -> str:
+        url: str = client("s3").generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+        )
+        return url
+
+    def presigned_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        """A POST policy restricted to this key, this content type and a size cap."""
+        post: dict[str, Any] = client("s3").generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
+        )
+        return post

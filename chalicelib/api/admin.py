@@ -1,0 +1,74 @@
+"""Operator API: warehouses and merchants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint
+
+from chalicelib.api import schemas as s
+from chalicelib.api.routing import Call, endpoint
+from chalicelib.bootstrap import container
+from chalicelib.domain.returns import iso
+from chalicelib.services import tenants
+
+bp = Blueprint(__name__)
+OPERATOR = ("operator",)
+
+
+@endpoint(
+    bp,
+    "/v1/admin/warehouses",
+    "POST",
+    summary="Create a warehouse",
+    tag="operator",
+    auth=OPERATOR,
+    body=s.WarehouseIn,
+    status=201,
+    response=s.CreatedWithKey,
+    errors=(401, 403, 422),
+)
+def create_warehouse(call: Call) -> dict[str, Any]:
+    body: s.WarehouseIn = call.body
+    wh, key = tenants.create_warehouse(container(), body.name, body.address.model_dump())
+    return {
+        "id": wh.id,
+        "api_key": key,
+        "name": wh.name,
+        "address": wh.address.to_dict(),
+        "created_at": iso(wh.created_at),
+    }
+
+
+@endpoint(
+    bp,
+    "/v1/admin/merchants",
+    "POST",
+    summary="Create a merchant",
+    tag="operator",
+    auth=OPERATOR,
+    body=s.MerchantIn,
+    status=201,
+    response=s.CreatedWithKey,
+    errors=(401, 403, 404, 409, 422),
+)
+def create_merchant(call: Call) -> dict[str, Any]:
+    body: s.MerchantIn = call.body
+    m, key = tenants.create_merchant(
+        container(),
+        name=body.name,
+        slug=body.slug,
+        warehouse_id=body.warehouse_id,
+        contact_email=body.contact_email,
+        locale=body.locale,
+    )
+    return {
+        "id": m.id,
+        "slug": m.slug,
+        "api_key": key,
+        "name": m.name,
+        "warehouse_id": m.warehouse_id,
+        "contact_email": m.contact_email,
+        "locale": m.locale,
+        "created_at": iso(m.created_at),
+    }

@@ -1,0 +1,193 @@
+"""Merchant API: settings, orders, returns, feedback, refunds."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from chalice.app import Blueprint
+
+from chalicelib.api import schemas as s
+from chalicelib.api.routing import Call, decode_cursor, encode_cursor, endpoint, json_response
+from chalicelib.bootstrap import container
+from chalicelib.services import orders, processing, refunds, returns, tenants
+
+bp = Blueprint(__name__)
+MERCHANT = ("merchant",)
+
+
+def _mid(call: Call) -> str:
+    assert call.principal is not None
+    return call.principal.id
+
+
+@endpoint(
+    bp,
+    "/v1/settings/policy",
+    "PUT",
+    summary="Set the return policy",
+    tag="settings",
+    auth=MERCHANT,
+    body=s.PolicyIn,
+    errors=(401, 403, 422),
+)
+def put_policy(call: Call) -> dict[str, Any]:
+    return tenants.put_policy(container(), _mid(call), call.body.model_dump()).to_dict()
+
+
+@endpoint(
+    bp,
+    "/v1/settings/guidelines",
+    "PUT",
+    summary="Set the grading guidelines (CEL rules)",
+    tag="settings",
+    auth=MERCHANT,
+    body=s.GuidelinesIn,
+    errors=(401, 403, 422),
+)
+def put_guidelines(call: Call) -> dict[str, Any]:
+    return tenants.put_guidelines(container(), _mid(call), call.body.model_dump()).to_dict()
+
+
+@endpoint(
+    bp,
+    "/v1/settings/refunds",
+    "PUT",
+    summary="Set the refund target and automation",
+    tag="settings",
+    auth=MERCHANT,
+    body=s.RefundSettingsIn,
+    errors=(401, 403, 422),
+)
+def put_refund_settings(call: Call) -> dict[str, Any]:
+    body: s.RefundSettingsIn = call.body
+    if body.target == "webhook" and not body.webhook_url:
+        from chalicelib.domain.errors import ValidationFailed
+
+        raise ValidationFailed.at(["webhook_url"], "required when target is 'webhook'")
+    return tenants.put_refund_settings(container(), _mid(call), body.model_dump(exclude_none=True)).to_dict()
+
+
+@endpoint(
+    bp,
+    "/v1/orders",
+    "POST",
+    summary="Create or update an order (upsert by order_number)",
+    tag="orders",
+    auth=MERCHANT,
+    body=s.OrderIn,
+    status=201,
+    errors=(401, 403, 409, 422),
+)
+def upsert_order(call: Call) -> Any:
+    order, created = orders.upsert_order(container(), _mid(call), call.body.model_dump())
+    return json_response({"order_number": order.order_number, "items": len(order.items)}, 201 if created else 200)
+
+
+@endpoint(
+    bp,
+    "/v1/returns",
+    "GET",
+    summary="List returns",
+    tag="returns",
+    auth=MERCHANT,
+    query=s.ReturnsQuery,
+    response=s.ReturnList,
+    errors=(401, 403, 422),
+)
+def list_returns(call: Call) -> dict[str, Any]:
+    q: s.ReturnsQuery = call.query
+    c = container()
+    items, last = returns.list_returns(
+        c,
+        _mid(call),
+        status=q.status,
+        updated_since=q.updated_since,
+        cursor=decode_cursor(q.cursor),
+        limit=q.limit,
+    )
+    return {
+        "items": [returns.to_view(c, r, [], audience="merchant") for r in items],
+        "next_cursor": encode_cursor(last),
+    }
+
+
+@endpoint(
+    bp,
+    "/v1/returns/{return_id}",
+    "GET",
+    summary="A return with its timeline",
+    tag="returns",
+    auth=MERCHANT,
+    response=s.ReturnOut,
+    errors=(401, 403, 404),
+)
+def get_return(call: Call, return_id: str) -> dict[str, Any]:
+    c = container()
+    ret, timeline = returns.get_return(c, return_id, merchant_id=_mid(call))
+    return returns.to_view(c, ret, timeline, audience="merchant")
+
+
+@endpoint(
+    bp,
+    "/v1/returns/{return_id}/feedback",
+    "POST",
+    summary="Answer a return awaiting feedback",
+    tag="returns",
+    auth=MERCHANT,
+    body=s.FeedbackIn,
+    response=s.ReturnOut,
+    errors=(401, 403, 404, 409, 422),
+)
+def feedback(call: Call, return_id: str) -> dict[str, Any]:
+    body: s.FeedbackIn = call.body
+    c = container()
+    processing.resolve_feedback(
+        c,
+        _mid(call),
+        return_id,
+        body.decision,
+        [i.model_dump(exclude_none=True) for i in body.items],
+        body.comment,
+    )
+    ret, timeline = returns.get_return(c, return_id, merchant_id=_mid(call))
+    return returns.to_view(c, ret, timeline, audience="merchant")
+
+
+@endpoint(
+    bp,
+    "/v1/returns/{return_id}/refund",
+    "POST",
+    summary="Refund a return (one click)",
+    tag="refunds",
+    auth=MERCHANT,
+    body=s.RefundIn,
+    status=202,
+    response=s.RefundAccepted,
+    errors=(401, 403, 404, 409, 422),
+)
+def refund(call: Call, return_id: str) -> dict[str, Any]:
+    body: s.RefundIn = call.body
+    result = refunds.issue_refund(
+        container(),
+        merchant_id=_mid(call),
+        return_id=return_id,
+        amount=Decimal(body.amount) if body.amount is not None else None,
+        reason=body.reason,
+        idempotency_key=call.header("Idempotency-Key"),
+        actor=f"merchant:{_mid(call)}",
+    )
+    return {"refund_id": result.refund_id, "status": result.status}
+
+
+@endpoint(
+    bp,
+    "/v1/returns/{return_id}/refunds",
+    "GET",
+    summary="Refund history of a return",
+    tag="refunds",
+    auth=MERCHANT,
+    errors=(401, 403, 404),
+)
+def list_refunds(call: Call, return_id: str) -> dict[str, Any]:
+    return {"items": refunds.list_refunds(container(), _mid(call), return_id), "next_cursor": None}

@@ -1,0 +1,172 @@
+"""The `endpoint` decorator: auth, body/query parsing into pydantic models, error mapping, JSON out.
+
+Every route registers a RouteSpec here; the OpenAPI document is generated from these specs, so the
+document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from chalice.app import Blueprint, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.api.problems import Forbidden, MalformedRequest, from_error, problem
+from chalicelib.bootstrap import container
+from chalicelib.domain.errors import DomainError, ValidationFailed
+from chalicelib.domain.tenants import Principal
+from chalicelib.observability import logger
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    path: str
+    method: str
+    summary: str
+    tag: str
+    auth: tuple[str, ...]
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    status: int
+    response: type[BaseModel] | None
+    raw_body: bool
+    errors: tuple[int, ...]
+
+
+ROUTES: list[RouteSpec] = []
+
+
+@dataclass
+class Call:
+    """What a view receives: the authenticated principal, parsed body/query, the raw request."""
+
+    principal: Principal | None
+    body: Any
+    query: Any
+    request: Any
+
+    def header(self, name: str) -> str | None:
+        value = self.request.headers.get(name.lower())
+        return str(value) if value is not None else None
+
+    @property
+    def client_ip(self) -> str:
+        identity = (self.request.context or {}).get("identity") or {}
+        return str(identity.get("sourceIp") or "unknown")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    raise TypeError(type(value).__name__)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(data, default=_json_default),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def _validation_errors(exc: ValidationError) -> ValidationFailed:
+    errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return ValidationFailed(f"{where}: {first['msg']}", errors)
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(value, dict):
+            raise ValueError
+        return value
+    except ValueError:
+        raise ValidationFailed.at(["cursor"], "not a cursor this API returned") from None
+
+
+def endpoint(
+    bp: Blueprint,
+    path: str,
+    method: str,
+    *,
+    summary: str,
+    tag: str,
+    auth: tuple[str, ...] = (),
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    status: int = 200,
+    response: type[BaseModel] | None = None,
+    raw_body: bool = False,
+    errors: tuple[int, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a Chalice route whose view gets a `Call` and path parameters, and returns data or a Response."""
+    ROUTES.append(RouteSpec(path, method, summary, tag, auth, body, query, status, response, raw_body, errors))
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def view(**params: str) -> Response:
+            request = bp.current_request
+            try:
+                c = container()
+                principal = None
+                if auth:
+                    from chalicelib.services.auth import authenticate
+
+                    principal = authenticate(c, request.headers.get("authorization"))
+                    if principal.kind not in auth:
+                        raise Forbidden(f"this endpoint is for {' or '.join(auth)} credentials")
+                parsed_body: Any = None
+                if body is not None:
+                    try:
+                        raw = json.loads(request.raw_body or b"null")
+                    except (ValueError, UnicodeDecodeError):
+                        raise MalformedRequest("the request body is not valid JSON") from None
+                    if raw is None:
+                        raise ValidationFailed.at([], "a JSON body is required")
+                    try:
+                        parsed_body = body.model_validate(raw)
+                    except ValidationError as exc:
+                        raise _validation_errors(exc) from None
+                parsed_query: Any = None
+                if query is not None:
+                    try:
+                        parsed_query = query.model_validate(dict(request.query_params or {}))
+                    except ValidationError as exc:
+                        raise _validation_errors(exc) from None
+                result = fn(Call(principal, parsed_body, parsed_query, request), **params)
+            except DomainError as exc:
+                return from_error(exc)
+            except Exception:
+                logger.exception("unhandled error", route=path, method=method)
+                return problem(500, "Internal error", "an unexpected error occurred")
+            if isinstance(result, Response):
+                return result
+            return json_response(result, status)
+
+        bp.route(
+            path,
+            methods=[method],
+            content_types=["application/json", "text/plain", "application/x-www-form-urlencoded"],
+        )(view)
+        return view
+
+    return decorate

@@ -1,0 +1,311 @@
+"""Request and response models of the HTTP API (pydantic). The OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+Str = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+DecimalString = Annotated[str, StringConstraints(pattern=r"^\d{1,9}(\.\d{1,4})?$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")]
+Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
+Grade = Literal["A", "B", "C"]
+Disposition = Literal["restock", "refurbish", "dispose", "donate", "recycle", "return_to_customer"]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a timezone, e.g. 2026-11-26T10:00:00Z")
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AddressIn(In):
+    name: Str
+    street: Str
+    house_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] = ""
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    city: Str
+    country: Country
+
+
+# ----- operator -------------------------------------------------------------------------------------------------
+class WarehouseIn(In):
+    name: Str
+    address: AddressIn
+
+
+class MerchantIn(In):
+    name: Str
+    slug: Slug
+    warehouse_id: Code
+    contact_email: Email | None = None
+    locale: Locale | None = None
+
+
+# ----- merchant settings ----------------------------------------------------------------------------------------
+class ReasonIn(In):
+    code: Code
+    label: Str
+
+
+class WindowOverrideIn(In):
+    tag: Code
+    days: int = Field(ge=0, le=3650)
+
+
+class FeeIn(In):
+    method_type: Literal["label", "qr", "drop_off", "pickup", "preprinted"]
+    countries: list[Country] | None = None
+    amount: DecimalString
+    deduct_from_refund: bool = False
+
+
+class PolicyIn(In):
+    return_window_days: int = Field(ge=0, le=3650)
+    non_returnable_tags: list[Code] = Field(default_factory=list, max_length=100)
+    reasons: list[ReasonIn] = Field(min_length=1, max_length=100)
+    non_returnable_skus: list[Code] = Field(default_factory=list, max_length=1000)
+    window_overrides: list[WindowOverrideIn] = Field(default_factory=list, max_length=100)
+    label_validity_days: int | None = Field(default=None, ge=1, le=365)
+    fees: list[FeeIn] = Field(default_factory=list, max_length=100)
+
+
+class RuleIn(In):
+    name: Str
+    when: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    grade: Grade
+    disposition: Disposition
+    clarify: bool = False
+    steps: list[Str] = Field(default_factory=list, max_length=20)
+
+
+class GradeDispositionIn(In):
+    grade: Grade
+    disposition: Disposition
+
+
+class GuidelinesIn(In):
+    rules: list[RuleIn] = Field(max_length=200)
+    default: GradeDispositionIn
+    feedback_sla_hours: int | None = Field(default=None, ge=1, le=24 * 60)
+
+
+class RefundSettingsIn(In):
+    target: Literal["manual", "webhook", "shop"]
+    auto_refund: bool
+    auto_refund_grades: list[Grade] | None = None
+    webhook_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)] | None = None
+    webhook_secret: Annotated[str, StringConstraints(min_length=16, max_length=256)] | None = None
+
+
+# ----- orders ---------------------------------------------------------------------------------------------------
+class OrderItemIn(In):
+    line_item_id: Code
+    sku: Code
+    name: Str
+    quantity: int = Field(ge=1, le=10000)
+    unit_price: DecimalString
+    tags: list[Code] = Field(default_factory=list, max_length=50)
+    delivered_at: UtcDatetime | None = None
+    hs_code: Annotated[str, StringConstraints(pattern=r"^\d{6,11}$")] | None = None
+    country_of_origin: Country | None = None
+    weight_grams: int | None = Field(default=None, ge=1, le=1_000_000)
+    external_id: Code | None = None
+
+
+class OrderIn(In):
+    order_number: Code
+    email: Email
+    currency: Currency
+    ordered_at: UtcDatetime
+    delivered_at: UtcDatetime | None = None
+    locale: Locale | None = None
+    shipping_address: AddressIn
+    items: list[OrderItemIn] = Field(min_length=1, max_length=100)
+    return_tracking_numbers: list[Code] = Field(default_factory=list, max_length=20)
+
+
+# ----- returns --------------------------------------------------------------------------------------------------
+class ReturnLineIn(In):
+    line_item_id: Code
+    quantity: int = Field(ge=1, le=10000)
+    reason: Code
+    comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class PortalReturnIn(In):
+    items: list[ReturnLineIn] = Field(min_length=1, max_length=100)
+    method_id: Code | None = None
+
+
+class PortalSessionIn(In):
+    order_number: Code
+    email: Email
+
+
+class FeedbackItemIn(In):
+    line_item_id: Code
+    grade: Grade | None = None
+    disposition: Disposition | None = None
+
+
+class FeedbackIn(In):
+    decision: Literal["approve", "reject"]
+    items: list[FeedbackItemIn] = Field(default_factory=list, max_length=100)
+    comment: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+
+class RefundIn(In):
+    amount: DecimalString | None = None
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class ReturnsQuery(In):
+    status: (
+        Literal[
+            "requested",
+            "label_created",
+            "in_transit",
+            "delivered",
+            "received",
+            "inspected",
+            "awaiting_feedback",
+            "completed",
+            "refunded",
+            "cancelled",
+            "expired",
+            "rejected",
+        ]
+        | None
+    ) = None
+    updated_since: UtcDatetime | None = None
+    cursor: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    limit: int = Field(default=50, ge=1, le=100)
+
+
+# ----- warehouse ------------------------------------------------------------------------------------------------
+class ScanIn(In):
+    barcode: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class PhotoIn(In):
+    content_type: Annotated[str, StringConstraints(max_length=100)]
+    line_item_id: Code | None = None
+
+
+CheckValue = bool | int | float | Annotated[str, StringConstraints(max_length=2000)]
+
+
+class InspectionLineIn(In):
+    line_item_id: Code
+    received_quantity: int = Field(ge=0, le=10000)
+    checks: dict[Code, CheckValue] = Field(default_factory=dict, max_length=100)
+    notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    photos: list[Annotated[str, StringConstraints(max_length=500)]] = Field(default_factory=list, max_length=50)
+
+
+class ExtraItemIn(In):
+    sku: Code
+    quantity: int = Field(ge=1, le=10000)
+
+
+class InspectionIn(In):
+    items: list[InspectionLineIn] = Field(min_length=1, max_length=100)
+    extra_items: list[ExtraItemIn] = Field(default_factory=list, max_length=100)
+
+
+# ----- responses (documentation) ------------------------------------------------------------------------------
+class Money(BaseModel):
+    amount: str
+    currency: str
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class ReturnItemOut(BaseModel):
+    line_item_id: str
+    sku: str
+    quantity: int
+    reason: str
+    comment: str | None
+    received_quantity: int | None
+    grade: str | None
+    disposition: str | None
+    status: str
+    photos: list[dict[str, Any]]
+
+
+class ReturnOut(BaseModel):
+    id: str
+    merchant_id: str
+    order_number: str
+    status: str
+    created_at: str
+    updated_at: str
+    carrier: str | None
+    tracking_number: str | None
+    tracking_token: str
+    label: dict[str, Any] | None
+    items: list[ReturnItemOut]
+    discrepancies: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    refund: dict[str, Any] | None
+
+
+class ReturnList(BaseModel):
+    items: list[ReturnOut]
+    next_cursor: str | None
+
+
+class TrackOut(BaseModel):
+    status: str
+    milestones: list[dict[str, str]]
+    next_step: str | None = None
+
+
+class PortalOrderOut(BaseModel):
+    order_number: str
+    items: list[dict[str, Any]]
+    reasons: list[dict[str, str]]
+
+
+class RefundAccepted(BaseModel):
+    refund_id: str
+    status: str
+
+
+class TokenOut(BaseModel):
+    token: str
+
+
+class CreatedWithKey(BaseModel):
+    id: str
+    api_key: str
+
+
+class UploadOut(BaseModel):
+    key: str
+    upload: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,159 @@
+"""Composition root: builds adapters lazily from settings. Tests swap any of them with `override()`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from chalicelib.adapters.carriers.base import CarrierAdapter
+from chalicelib.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb.repository import DynamoStore
+    from chalicelib.adapters.event_bus import EventBridgePublisher
+    from chalicelib.adapters.files import S3Files
+    from chalicelib.adapters.mail import SesMailer
+    from chalicelib.adapters.queues import SqsTrackingQueue
+    from chalicelib.adapters.secrets import SsmSecrets
+    from chalicelib.adapters.workflows import StepFunctionsWorkflows
+
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Container:
+    settings_factory: Callable[[], Settings] = get_settings
+    clock: Callable[[], datetime] = utcnow
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def _get(self, name: str, build: Callable[[], T]) -> T:
+        if name not in self.overrides:
+            self.overrides[name] = build()
+        return cast(T, self.overrides[name])
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self.settings_factory()
+
+    @property
+    def store(self) -> DynamoStore:
+        def build() -> DynamoStore:
+            from chalicelib.adapters.dynamodb.models import bind
+            from chalicelib.adapters.dynamodb.repository import DynamoStore
+
+            bind(
+                self.settings.table_name,
+                os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
+                os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL"),
+            )
+            return DynamoStore()
+
+        return self._get("store", build)
+
+    @property
+    def files(self) -> S3Files:
+        from chalicelib.adapters.files import S3Files
+
+        return self._get("files", lambda: S3Files(self.settings.bucket_name))
+
+    @property
+    def events(self) -> EventBridgePublisher:
+        from chalicelib.adapters.event_bus import EventBridgePublisher
+
+        return self._get("events", lambda: EventBridgePublisher(self.settings.event_bus_name))
+
+    @property
+    def workflows(self) -> StepFunctionsWorkflows:
+        from chalicelib.adapters.workflows import StepFunctionsWorkflows
+
+        return self._get(
+            "workflows",
+            lambda: StepFunctionsWorkflows(
+                self.settings.processing_state_machine_arn, self.settings.refund_state_machine_arn
+            ),
+        )
+
+    @property
+    def tracking_queue(self) -> SqsTrackingQueue:
+        from chalicelib.adapters.queues import SqsTrackingQueue
+
+        return self._get("tracking_queue", lambda: SqsTrackingQueue(self.settings.tracking_queue_url))
+
+    @property
+    def secrets(self) -> SsmSecrets:
+        from chalicelib.adapters.secrets import SsmSecrets
+
+        return self._get("secrets", lambda: SsmSecrets(self.settings.secrets_prefix))
+
+    @property
+    def mailer(self) -> SesMailer:
+        from chalicelib.adapters.mail import SesMailer
+
+        return self._get("mailer", lambda: SesMailer(self.settings.sender_email, self.settings.outbox_dir))
+
+    @property
+    def http(self) -> Any:
+        def build() -> Any:
+            import requests
+
+            return requests.Session()
+
+        return self._get("http", build)
+
+    def carrier(self, name: str) -> CarrierAdapter:
+        def build() -> dict[str, CarrierAdapter]:
+            from chalicelib.adapters.carriers.sandbox import SandboxCarrier
+
+            return {"sandbox": SandboxCarrier()}
+
+        carriers: dict[str, CarrierAdapter] = self._get("carriers", build)
+        return carriers[name]
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+_container: Container | None = None
+
+
+def container() -> Container:
+    global _container
+    if _container is None:
+        _container = Container()
+    return _container
+
+
+def reset(new: Container | None = None) -> Container:
+    """Forget every built adapter (tests; a new environment)."""
+    global _container
+    from chalicelib.adapters import aws_clients
+
+    aws_clients.reset()
+    get_settings.cache_clear()
+    _container = new or Container()
+    return _container
+
+
+@contextmanager
+def override(**adapters: Any) -> Iterator[Container]:
+    c = container()
+    saved = {k: c.overrides.get(k) for k in adapters}
+    c.overrides.update(adapters)
+    try:
+        yield c
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                c.overrides.pop(k, None)
+            else:
+                c.overrides[k] = v

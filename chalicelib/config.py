@@ -1,0 +1,68 @@
+"""One validated settings object, read once from the environment. No defaults for resource names."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field, ValidationError
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+class Settings(BaseModel):
+    table_name: str
+    bucket_name: str
+    tracking_queue_url: str
+    event_bus_name: str
+    processing_state_machine_arn: str
+    refund_state_machine_arn: str
+    operator_key_sha256: str = Field(min_length=64, max_length=64)
+    portal_token_secret: str = Field(min_length=16)
+    easypost_webhook_secret: str | None = None
+    secrets_prefix: str = "/boomerang"
+    sender_email: str = "returns@boomerang.example"
+    public_base_url: str = "http://127.0.0.1:8000"
+    label_url_ttl_seconds: int = 900
+    portal_token_ttl_seconds: int = 3600
+    photo_max_bytes: int = 10 * 1024 * 1024
+    feedback_timeout_seconds: int | None = None  # overrides guideline SLA (tests, local mode)
+    outbox_dir: str | None = None  # local mode: every email also written here as .eml
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        operator_hash = env.get("OPERATOR_KEY_SHA256")
+        if not operator_hash and env.get("BOOMERANG_OPERATOR_KEY"):
+            operator_hash = hashlib.sha256(env["BOOMERANG_OPERATOR_KEY"].encode()).hexdigest()
+        raw = {
+            "table_name": env.get("TABLE_NAME"),
+            "bucket_name": env.get("BUCKET_NAME"),
+            "tracking_queue_url": env.get("TRACKING_QUEUE_URL"),
+            "event_bus_name": env.get("EVENT_BUS_NAME"),
+            "processing_state_machine_arn": env.get("PROCESSING_STATE_MACHINE_ARN"),
+            "refund_state_machine_arn": env.get("REFUND_STATE_MACHINE_ARN"),
+            "operator_key_sha256": operator_hash,
+            "portal_token_secret": env.get("PORTAL_TOKEN_SECRET"),
+            "easypost_webhook_secret": env.get("EASYPOST_WEBHOOK_SECRET") or None,
+            "secrets_prefix": env.get("SECRETS_PREFIX", "/boomerang"),
+            "sender_email": env.get("SENDER_EMAIL", "returns@boomerang.example"),
+            "public_base_url": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+            "label_url_ttl_seconds": env.get("LABEL_URL_TTL_SECONDS", 900),
+            "portal_token_ttl_seconds": env.get("PORTAL_TOKEN_TTL_SECONDS", 3600),
+            "feedback_timeout_seconds": env.get("FEEDBACK_TIMEOUT_SECONDS") or None,
+            "outbox_dir": env.get("OUTBOX_DIR") or None,
+        }
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            names = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
+            raise ConfigurationError(f"missing or invalid settings: {names}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,496 @@
+"""The Return aggregate: statuses, the transition table, items, timeline and domain events.
+
+Pure Python. Every state change goes through `Return._move`, which consults `TRANSITIONS`, appends a
+timeline entry and records a domain event; the repository writes the entries in the same transaction
+as the change and publishes the events after the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.domain.errors import InvalidTransition, ValidationFailed
+from chalicelib.domain.money import Money, quantize
+
+
+class ReturnStatus(StrEnum):
+    REQUESTED = "requested"
+    LABEL_CREATED = "label_created"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    RECEIVED = "received"
+    INSPECTED = "inspected"
+    AWAITING_FEEDBACK = "awaiting_feedback"
+    COMPLETED = "completed"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+
+S = ReturnStatus
+
+#: The single source of truth for what may follow what.
+TRANSITIONS: dict[ReturnStatus, frozenset[ReturnStatus]] = {
+    S.REQUESTED: frozenset({S.LABEL_CREATED, S.CANCELLED}),
+    S.LABEL_CREATED: frozenset({S.IN_TRANSIT, S.DELIVERED, S.RECEIVED, S.CANCELLED, S.EXPIRED}),
+    S.IN_TRANSIT: frozenset({S.DELIVERED, S.RECEIVED}),
+    S.DELIVERED: frozenset({S.RECEIVED}),
+    S.RECEIVED: frozenset({S.INSPECTED}),
+    S.INSPECTED: frozenset({S.AWAITING_FEEDBACK, S.COMPLETED}),
+    S.AWAITING_FEEDBACK: frozenset({S.COMPLETED, S.REJECTED}),
+    S.COMPLETED: frozenset({S.REFUNDED}),
+    S.REFUNDED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.REJECTED: frozenset(),
+}
+
+#: Order of the happy path; carrier events only ever move a return to a higher rank.
+RANK: dict[ReturnStatus, int] = {
+    S.REQUESTED: 0,
+    S.LABEL_CREATED: 1,
+    S.IN_TRANSIT: 2,
+    S.DELIVERED: 3,
+    S.RECEIVED: 4,
+    S.INSPECTED: 5,
+    S.AWAITING_FEEDBACK: 6,
+    S.COMPLETED: 7,
+    S.REFUNDED: 8,
+    S.CANCELLED: 9,
+    S.EXPIRED: 9,
+    S.REJECTED: 9,
+}
+
+
+class Grade(StrEnum):
+    A = "A"
+    B = "B"
+    C = "C"
+
+
+class Disposition(StrEnum):
+    RESTOCK = "restock"
+    REFURBISH = "refurbish"
+    DISPOSE = "dispose"
+    DONATE = "donate"
+    RECYCLE = "recycle"
+    RETURN_TO_CUSTOMER = "return_to_customer"
+
+
+class ItemStatus(StrEnum):
+    EXPECTED = "expected"
+    RECEIVED = "received"
+    MISSING = "missing"
+    GRADED = "graded"
+    REFURBISHING = "refurbishing"
+    RESTOCKED = "restocked"
+    DISPOSED = "disposed"
+    RETURNED_TO_CUSTOMER = "returned_to_customer"
+
+
+@dataclass
+class TimelineEntry:
+    type: str
+    at: datetime
+    actor: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "at": iso(self.at), "actor": self.actor, **self.data}
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """A fact published on the event bus; `type` is the EventBridge detail-type (CONTRACT.md)."""
+
+    type: str
+    return_id: str
+    merchant_id: str
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def detail(self) -> dict[str, Any]:
+        return {"return_id": self.return_id, "merchant_id": self.merchant_id, "at": iso(self.at), **self.data}
+
+
+def iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ReturnItem:
+    line_item_id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    reason: str
+    comment: str | None = None
+    tags: list[str] = field(default_factory=list)
+    received_quantity: int | None = None
+    checks: dict[str, Any] = field(default_factory=dict)
+    notes: str | None = None
+    photos: list[str] = field(default_factory=list)
+    grade: Grade | None = None
+    disposition: Disposition | None = None
+    clarify: bool = False
+    rule: dict[str, Any] | None = None
+    status: ItemStatus = ItemStatus.EXPECTED
+
+    def refundable_quantity(self) -> int:
+        """Accepted quantity: what arrived, once graded; nothing for items going back to the customer."""
+        if self.grade is None or self.disposition == Disposition.RETURN_TO_CUSTOMER:
+            return 0
+        return self.received_quantity or 0
+
+
+@dataclass
+class RefundSummary:
+    id: str
+    status: str  # pending | succeeded | failed
+    amount: Decimal
+    currency: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "amount": Money(self.amount, self.currency).to_dict()}
+
+
+@dataclass
+class Return:
+    id: str
+    merchant_id: str
+    warehouse_id: str
+    order_number: str
+    currency: str
+    customer_country: str
+    locale: str
+    status: ReturnStatus
+    created_at: datetime
+    updated_at: datetime
+    items: list[ReturnItem]
+    tracking_token: str
+    carrier: str | None = None
+    tracking_number: str | None = None
+    label_key: str | None = None
+    discrepancies: list[dict[str, Any]] = field(default_factory=list)
+    refund: RefundSummary | None = None
+    refunded_total: Decimal = Decimal("0")
+    feedback_task_token: str | None = None
+    version: int | None = None
+    # Written with the next save, then cleared by the repository.
+    new_timeline: list[TimelineEntry] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
+
+    # ----- construction -------------------------------------------------------------------------------
+    @classmethod
+    def request(
+        cls,
+        *,
+        return_id: str,
+        merchant_id: str,
+        warehouse_id: str,
+        order_number: str,
+        currency: str,
+        customer_country: str,
+        locale: str,
+        items: list[ReturnItem],
+        tracking_token: str,
+        actor: str,
+        at: datetime,
+    ) -> Return:
+        if not items:
+            raise ValidationFailed.at(["items"], "a return needs at least one item")
+        ret = cls(
+            id=return_id,
+            merchant_id=merchant_id,
+            warehouse_id=warehouse_id,
+            order_number=order_number,
+            currency=currency,
+            customer_country=customer_country,
+            locale=locale,
+            status=S.REQUESTED,
+            created_at=at,
+            updated_at=at,
+            items=items,
+            tracking_token=tracking_token,
+        )
+        ret._record("return.requested", actor, at, status=S.REQUESTED.value)
+        return ret
+
+    # ----- helpers ------------------------------------------------------------------------------------
+    def item(self, line_item_id: str) -> ReturnItem:
+        for it in self.items:
+            if it.line_item_id == line_item_id:
+                return it
+        raise KeyError(line_item_id)
+
+    def can_move_to(self, target: ReturnStatus) -> bool:
+        return target in TRANSITIONS[self.status]
+
+    def _record(self, type_: str, actor: str, at: datetime, **data: Any) -> None:
+        self.new_timeline.append(TimelineEntry(type=type_, at=at, actor=actor, data=data))
+        self.events.append(
+            DomainEvent(
+                type=type_,
+                return_id=self.id,
+                merchant_id=self.merchant_id,
+                at=at,
+                data={"status": self.status.value, **data},
+            )
+        )
+
+    def _note(self, type_: str, actor: str, at: datetime, **data: Any) -> None:
+        """A timeline entry that is not a milestone event."""
+        self.new_timeline.append(TimelineEntry(type=type_, at=at, actor=actor, data=data))
+
+    def _move(self, target: ReturnStatus, actor: str, at: datetime, **data: Any) -> None:
+        if not self.can_move_to(target):
+            raise InvalidTransition(self.status.value, target.value)
+        self.status = target
+        self.updated_at = max(self.updated_at, at)
+        self._record(f"return.{target.value}", actor, at, status=target.value, **data)
+
+    # ----- commands -----------------------------------------------------------------------------------
+    def attach_label(self, *, carrier: str, tracking_number: str, label_key: str, actor: str, at: datetime) -> None:
+        self.carrier = carrier
+        self.tracking_number = tracking_number
+        self.label_key = label_key
+        self._move(S.LABEL_CREATED, actor, at, carrier=carrier, tracking_number=tracking_number)
+
+    def apply_carrier_status(
+        self,
+        *,
+        target: ReturnStatus | None,
+        provider: str,
+        carrier_status: str,
+        occurred_at: datetime,
+        actor: str,
+        at: datetime,
+        detail: str | None = None,
+    ) -> bool:
+        """Record a carrier checkpoint; move forward if it advances the return. Returns whether status moved.
+
+        Carrier events arrive late, duplicated and out of order: a checkpoint is always recorded on the
+        timeline (at the carrier's time), but the status only ever moves to a higher rank.
+        """
+        self._note(
+            "carrier.checkpoint",
+            actor,
+            occurred_at,
+            provider=provider,
+            carrier_status=carrier_status,
+            **({"detail": detail} if detail else {}),
+        )
+        self.updated_at = max(self.updated_at, at)
+        if target is None or RANK[target] <= RANK[self.status] or not self.can_move_to(target):
+            return False
+        self._move(target, actor, occurred_at)
+        self.updated_at = max(self.updated_at, at)
+        return True
+
+    def receive(self, *, actor: str, at: datetime, barcode: str) -> bool:
+        """Warehouse scan. A second scan is harmless (returns False, nothing recorded)."""
+        if self.status == S.RECEIVED:
+            return False
+        self._move(S.RECEIVED, actor, at, barcode=barcode)
+        for it in self.items:
+            it.status = ItemStatus.RECEIVED
+        return True
+
+    def record_inspection(
+        self,
+        *,
+        lines: list[dict[str, Any]],
+        extra_items: list[dict[str, Any]],
+        actor: str,
+        at: datetime,
+    ) -> None:
+        """Per-item received quantity, checks, notes and photos; discrepancies from expected vs received."""
+        if not self.can_move_to(S.INSPECTED):
+            raise InvalidTransition(self.status.value, S.INSPECTED.value)
+        seen: set[str] = set()
+        for idx, line in enumerate(lines):
+            lid = line["line_item_id"]
+            try:
+                item = self.item(lid)
+            except KeyError:
+                raise ValidationFailed.at(["items", idx, "line_item_id"], f"'{lid}' is not an item of this return")
+            if lid in seen:
+                raise ValidationFailed.at(["items", idx, "line_item_id"], f"'{lid}' is listed twice")
+            seen.add(lid)
+            received = int(line["received_quantity"])
+            if received > item.quantity:
+                # More than expected of a known line counts as an extra item, not as more refund.
+                extra_items = [*extra_items, {"sku": item.sku, "quantity": received - item.quantity}]
+                received = item.quantity
+            item.received_quantity = received
+            item.checks = dict(line.get("checks") or {})
+            item.notes = line.get("notes")
+            item.photos = list(line.get("photos") or [])
+            item.status = ItemStatus.RECEIVED if received > 0 else ItemStatus.MISSING
+        discrepancies: list[dict[str, Any]] = []
+        for item in self.items:
+            if item.line_item_id not in seen:
+                item.received_quantity = 0
+                item.status = ItemStatus.MISSING
+            if (item.received_quantity or 0) < item.quantity:
+                discrepancies.append(
+                    {
+                        "type": "missing",
+                        "line_item_id": item.line_item_id,
+                        "sku": item.sku,
+                        "expected": item.quantity,
+                        "received": item.received_quantity or 0,
+                    }
+                )
+        for extra in extra_items:
+            discrepancies.append({"type": "extra_item", "sku": extra["sku"], "quantity": int(extra["quantity"])})
+        if all((it.received_quantity or 0) == 0 for it in self.items) and not extra_items:
+            discrepancies.append({"type": "empty_box"})
+        self.discrepancies = discrepancies
+        self._move(S.INSPECTED, actor, at, discrepancies=len(discrepancies))
+
+    def grade_items(self, results: dict[str, dict[str, Any]], *, actor: str, at: datetime) -> None:
+        """Apply classification results: {line_item_id: {grade, disposition, clarify, rule}}; then decide
+        between awaiting_feedback (a clarify rule or a discrepancy) and completed."""
+        if self.status != S.INSPECTED:
+            raise InvalidTransition(self.status.value, "graded")
+        for item in self.items:
+            res = results.get(item.line_item_id)
+            if res is None or (item.received_quantity or 0) == 0:
+                continue
+            item.grade = Grade(res["grade"])
+            item.disposition = Disposition(res["disposition"])
+            item.clarify = bool(res.get("clarify"))
+            item.rule = res.get("rule")
+            item.status = ItemStatus.GRADED
+            self._record(
+                "item.graded",
+                actor,
+                at,
+                line_item_id=item.line_item_id,
+                grade=item.grade.value,
+                disposition=item.disposition.value,
+                clarify=item.clarify,
+                rule=item.rule,
+            )
+        if self.needs_feedback():
+            self._move(
+                S.AWAITING_FEEDBACK,
+                actor,
+                at,
+                reasons=[
+                    *(["clarify"] if any(i.clarify for i in self.items) else []),
+                    *(["discrepancy"] if self.discrepancies else []),
+                ],
+            )
+        else:
+            self._move(S.COMPLETED, actor, at)
+
+    def needs_feedback(self) -> bool:
+        return bool(self.discrepancies) or any(i.clarify for i in self.items)
+
+    def resolve_feedback(
+        self,
+        *,
+        decision: str,
+        overrides: list[dict[str, Any]],
+        comment: str | None,
+        actor: str,
+        at: datetime,
+    ) -> None:
+        if self.status != S.AWAITING_FEEDBACK:
+            raise InvalidTransition(
+                self.status.value,
+                "completed" if decision == "approve" else "rejected",
+                detail=f"the return is '{self.status.value}', not awaiting feedback",
+            )
+        for idx, ov in enumerate(overrides):
+            try:
+                item = self.item(ov["line_item_id"])
+            except KeyError:
+                raise ValidationFailed.at(
+                    ["items", idx, "line_item_id"], f"'{ov['line_item_id']}' is not an item of this return"
+                )
+            if ov.get("grade"):
+                item.grade = Grade(ov["grade"])
+            if ov.get("disposition"):
+                item.disposition = Disposition(ov["disposition"])
+        self._note(
+            "feedback.received",
+            actor,
+            at,
+            decision=decision,
+            **({"comment": comment} if comment else {}),
+            **({"items": overrides} if overrides else {}),
+        )
+        overridden = {ov["line_item_id"] for ov in overrides if ov.get("disposition")}
+        for item in self.items:
+            item.clarify = False
+            if decision == "reject" and item.line_item_id not in overridden and (item.received_quantity or 0) > 0:
+                item.disposition = Disposition.RETURN_TO_CUSTOMER
+                if item.grade is None:
+                    item.grade = Grade.C
+        if decision == "approve":
+            self._move(S.COMPLETED, actor, at, decision="approve")
+        else:
+            self._move(S.REJECTED, actor, at, decision="reject")
+
+    def apply_default_after_timeout(self, default: dict[str, str], *, actor: str, at: datetime) -> None:
+        """Feedback SLA ran out: clarify items take the guideline's default grade and disposition."""
+        if self.status != S.AWAITING_FEEDBACK:
+            return
+        for item in self.items:
+            if item.clarify:
+                item.grade = Grade(default["grade"])
+                item.disposition = Disposition(default["disposition"])
+                item.clarify = False
+        self._note("feedback.timed_out", actor, at, default=default)
+        self._move(S.COMPLETED, actor, at, decision="default")
+
+    # ----- money --------------------------------------------------------------------------------------
+    def accepted_value(self) -> Decimal:
+        total = sum((it.unit_price * it.refundable_quantity() for it in self.items), Decimal("0"))
+        return quantize(total, self.currency)
+
+    def refundable_amount(self, *, pending: Decimal = Decimal("0")) -> Decimal:
+        return max(Decimal("0"), self.accepted_value() - self.refunded_total - pending)
+
+    def request_refund(self, *, refund_id: str, amount: Decimal, reason: str | None, actor: str, at: datetime) -> None:
+        if self.status not in (S.COMPLETED, S.REFUNDED):
+            raise InvalidTransition(
+                self.status.value, "refund", detail=f"a '{self.status.value}' return cannot be refunded"
+            )
+        self.refund = RefundSummary(id=refund_id, status="pending", amount=amount, currency=self.currency)
+        self._record(
+            "refund.requested",
+            actor,
+            at,
+            refund_id=refund_id,
+            amount=Money(amount, self.currency).to_dict(),
+            **({"reason": reason} if reason else {}),
+        )
+
+    def refund_succeeded(self, *, refund_id: str, amount: Decimal, actor: str, at: datetime) -> None:
+        self.refunded_total += amount
+        self.refund = RefundSummary(id=refund_id, status="succeeded", amount=amount, currency=self.currency)
+        self._record("refund.succeeded", actor, at, refund_id=refund_id, amount=Money(amount, self.currency).to_dict())
+        if self.status == S.COMPLETED:
+            self._move(S.REFUNDED, actor, at, refund_id=refund_id)
+
+    def refund_failed(self, *, refund_id: str, amount: Decimal, error: str, actor: str, at: datetime) -> None:
+        self.refund = RefundSummary(id=refund_id, status="failed", amount=amount, currency=self.currency)
+        self._record("refund.failed", actor, at, refund_id=refund_id, error=error)
+
+    def milestones(self, timeline: list[TimelineEntry]) -> list[dict[str, str]]:
+        """Status milestones for track & trace, in time order (no personal data)."""
+        out = []
+        for e in sorted(timeline, key=lambda e: e.at):
+            if e.type.startswith("return.") and "status" in e.data:
+                out.append({"status": e.data["status"], "at": iso(e.at)})
+        return out

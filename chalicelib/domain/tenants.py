@@ -1,0 +1,142 @@
+"""Operator-side tenants: warehouses and the merchants they serve, with each merchant's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.domain.addresses import Address
+from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
+
+
+@dataclass
+class Warehouse:
+    id: str
+    name: str
+    address: Address
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    label: str
+
+
+@dataclass
+class ReturnPolicy:
+    return_window_days: int = 30
+    non_returnable_tags: list[str] = field(default_factory=list)
+    non_returnable_skus: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(
+        default_factory=lambda: [
+            Reason("too_small", "Too small"),
+            Reason("too_large", "Too large"),
+            Reason("damaged", "Arrived damaged"),
+            Reason("not_as_described", "Not as described"),
+            Reason("changed_mind", "Changed my mind"),
+        ]
+    )
+    window_overrides: list[dict[str, Any]] = field(default_factory=list)  # [{tag, days}]
+    label_validity_days: int = 30
+    fees: list[dict[str, Any]] = field(default_factory=list)
+
+    def window_days_for(self, tags: list[str]) -> int:
+        days = [o["days"] for o in self.window_overrides if o["tag"] in tags]
+        return max(days) if days else self.return_window_days
+
+    def reason_codes(self) -> set[str]:
+        return {r.code for r in self.reasons}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ReturnPolicy:
+        if not data:
+            return cls()
+        return cls(
+            return_window_days=int(data["return_window_days"]),
+            non_returnable_tags=list(data.get("non_returnable_tags") or []),
+            non_returnable_skus=list(data.get("non_returnable_skus") or []),
+            reasons=[Reason(r["code"], r["label"]) for r in data.get("reasons") or []] or cls().reasons,
+            window_overrides=list(data.get("window_overrides") or []),
+            label_validity_days=int(data.get("label_validity_days") or 30),
+            fees=list(data.get("fees") or []),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "return_window_days": self.return_window_days,
+            "non_returnable_tags": self.non_returnable_tags,
+            "non_returnable_skus": self.non_returnable_skus,
+            "reasons": [{"code": r.code, "label": r.label} for r in self.reasons],
+            "window_overrides": self.window_overrides,
+            "label_validity_days": self.label_validity_days,
+            "fees": self.fees,
+        }
+
+
+@dataclass
+class RefundSettings:
+    target: str = "manual"  # manual | webhook | shop
+    auto_refund: bool = False
+    auto_refund_grades: list[str] = field(default_factory=lambda: ["A", "B", "C"])
+    webhook_url: str | None = None
+    has_webhook_secret: bool = False
+
+    def covers(self, grades: set[str]) -> bool:
+        """Whether an automatic refund may go out for items of these grades."""
+        return self.auto_refund and grades.issubset(set(self.auto_refund_grades))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> RefundSettings:
+        if not data:
+            return cls()
+        return cls(
+            target=data.get("target", "manual"),
+            auto_refund=bool(data.get("auto_refund", False)),
+            auto_refund_grades=list(data.get("auto_refund_grades") or ["A", "B", "C"]),
+            webhook_url=data.get("webhook_url"),
+            has_webhook_secret=bool(data.get("has_webhook_secret", False)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "auto_refund": self.auto_refund,
+            "auto_refund_grades": self.auto_refund_grades,
+            "webhook_url": self.webhook_url,
+            "has_webhook_secret": self.has_webhook_secret,
+        }
+
+
+@dataclass
+class Merchant:
+    id: str
+    name: str
+    slug: str
+    warehouse_id: str
+    created_at: datetime
+    contact_email: str | None = None
+    locale: str = "en"
+    policy: ReturnPolicy = field(default_factory=ReturnPolicy)
+    guideline: Guideline = DEFAULT_GUIDELINE
+    refunds: RefundSettings = field(default_factory=RefundSettings)
+
+
+@dataclass
+class Principal:
+    """Who is calling: resolved from an API key or a portal token."""
+
+    kind: str  # operator | merchant | warehouse | customer
+    id: str
+    key_id: str | None = None
+    order_number: str | None = None  # customer sessions only
+
+    @property
+    def actor(self) -> str:
+        return f"{self.kind}:{self.id}" if self.kind != "customer" else "customer"
+
+
+def as_decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))

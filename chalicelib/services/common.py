@@ -1,0 +1,36 @@
+"""Shared service plumbing: commit an aggregate, then publish its events (a unit of work)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.bootstrap import Container
+from chalicelib.domain.returns import Return
+from chalicelib.observability import logger
+
+
+def publish(c: Container, ret: Return) -> None:
+    """Publish the events recorded since the last commit. The commit already happened: a failure here is
+    logged, not raised (the timeline is the durable record)."""
+    events, ret.events = list(ret.events), []
+    if not events:
+        return
+    try:
+        c.events.publish(events)
+    except Exception:  # pragma: no cover - depends on EventBridge failing
+        logger.exception("publishing domain events failed", return_id=ret.id, count=len(events))
+
+
+def commit(c: Container, ret: Return, **kwargs: Any) -> None:
+    c.store.save_return(ret, **kwargs)
+    publish(c, ret)
+
+
+def check_tenant(ret: Return, *, merchant_id: str | None = None, warehouse_id: str | None = None) -> None:
+    """Another tenant's return is indistinguishable from a missing one."""
+    from chalicelib.domain.errors import NotFound
+
+    if (merchant_id is not None and ret.merchant_id != merchant_id) or (
+        warehouse_id is not None and ret.warehouse_id != warehouse_id
+    ):
+        raise NotFound(f"return '{ret.id}' not found")

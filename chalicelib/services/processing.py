@@ -1,0 +1,141 @@
+"""Processing workflow steps (run as Step Functions Lambda tasks) and merchant feedback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.bootstrap import Container
+from chalicelib.domain.errors import ConcurrentModification
+from chalicelib.domain.guidelines import classify
+from chalicelib.domain.returns import Return, ReturnStatus
+from chalicelib.observability import logger
+from chalicelib.services.common import check_tenant, commit
+
+SYSTEM = "system:processing"
+
+
+def _retrying(c: Container, return_id: str, change: Any) -> Return:
+    """Read, change, conditional write; a lost race re-reads. `change` returns False when nothing is to do."""
+    for _attempt in range(5):
+        ret = c.store.get_return(return_id)
+        if change(ret) is False:
+            return ret
+        try:
+            commit(c, ret)
+        except ConcurrentModification:
+            continue
+        return ret
+    raise ConcurrentModification(f"return {return_id} kept changing")
+
+
+def classify_items(c: Container, return_id: str) -> dict[str, Any]:
+    """Grade every received item by the merchant's guideline. Idempotent: a retried task changes nothing."""
+    merchant = None
+
+    def change(ret: Return) -> bool:
+        nonlocal merchant
+        if ret.status != ReturnStatus.INSPECTED:
+            return False
+        merchant = merchant or c.store.get_merchant(ret.merchant_id)
+        order = {"country": ret.customer_country, "currency": ret.currency}
+        results = {}
+        for item in ret.items:
+            if not item.received_quantity:
+                continue
+            cls = classify(
+                merchant.guideline,
+                checks=item.checks,
+                order=order,
+                item={
+                    "sku": item.sku,
+                    "tags": item.tags,
+                    "unit_price": float(item.unit_price),
+                    "quantity": item.received_quantity,
+                    "reason": item.reason,
+                },
+            )
+            results[item.line_item_id] = cls.to_dict() | {
+                "rule": cls.rule | {"guideline_version": merchant.guideline.version}
+            }
+        ret.grade_items(results, actor=SYSTEM, at=c.now())
+        return True
+
+    ret = _retrying(c, return_id, change)
+    return {
+        "return_id": ret.id,
+        "status": ret.status.value,
+        "needs_feedback": ret.status == ReturnStatus.AWAITING_FEEDBACK,
+    }
+
+
+def await_feedback(c: Container, return_id: str, task_token: str) -> dict[str, Any]:
+    """Store the task token; if feedback already arrived (a race), answer the token at once."""
+
+    def change(ret: Return) -> bool:
+        if ret.status != ReturnStatus.AWAITING_FEEDBACK:
+            return False
+        ret.feedback_task_token = task_token
+        return True
+
+    ret = _retrying(c, return_id, change)
+    if ret.status != ReturnStatus.AWAITING_FEEDBACK:
+        c.workflows.send_task_success(task_token, {"decision": _decision_of(ret)})
+    return {"return_id": ret.id, "status": ret.status.value}
+
+
+def _decision_of(ret: Return) -> str:
+    return "reject" if ret.status == ReturnStatus.REJECTED else "approve"
+
+
+def resolve_feedback(
+    c: Container,
+    merchant_id: str,
+    return_id: str,
+    decision: str,
+    overrides: list[dict[str, Any]],
+    comment: str | None,
+) -> Return:
+    token: str | None = None
+
+    def change(ret: Return) -> bool:
+        nonlocal token
+        check_tenant(ret, merchant_id=merchant_id)
+        ret.resolve_feedback(
+            decision=decision,
+            overrides=overrides,
+            comment=comment,
+            actor=f"merchant:{merchant_id}",
+            at=c.now(),
+        )
+        token, ret.feedback_task_token = ret.feedback_task_token, None
+        return True
+
+    ret = _retrying(c, return_id, change)
+    if token:
+        try:
+            c.workflows.send_task_success(token, {"decision": decision})
+        except Exception:
+            # The decision is stored; the waiting task will time out and find the return resolved.
+            logger.exception("could not resume the processing workflow", return_id=return_id)
+    return ret
+
+
+def feedback_timed_out(c: Container, return_id: str) -> dict[str, Any]:
+    merchant = None
+
+    def change(ret: Return) -> bool:
+        nonlocal merchant
+        if ret.status != ReturnStatus.AWAITING_FEEDBACK:
+            return False
+        merchant = merchant or c.store.get_merchant(ret.merchant_id)
+        g = merchant.guideline
+        ret.apply_default_after_timeout(
+            {"grade": g.default_grade.value, "disposition": g.default_disposition.value},
+            actor=SYSTEM,
+            at=c.now(),
+        )
+        ret.feedback_task_token = None
+        return True
+
+    ret = _retrying(c, return_id, change)
+    return {"return_id": ret.id, "status": ret.status.value, "decision": _decision_of(ret)}

@@ -1,0 +1,64 @@
+"""Operator and merchant-settings use cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.bootstrap import Container
+from chalicelib.domain.addresses import Address
+from chalicelib.domain.guidelines import Guideline, check_compiles
+from chalicelib.domain.identifiers import new_id
+from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Warehouse
+from chalicelib.services.auth import new_api_key
+
+WEBHOOK_SECRET = "refund-webhook-secret"  # noqa: S105 (a parameter name, not a secret)
+
+
+def create_warehouse(c: Container, name: str, address: dict[str, str]) -> tuple[Warehouse, str]:
+    wh = Warehouse(id=new_id("wh"), name=name, address=Address.from_dict(address), created_at=c.now())
+    key, digest, key_id = new_api_key("warehouse")
+    c.store.create_warehouse(wh, digest, key_id)
+    return wh, key
+
+
+def create_merchant(
+    c: Container, *, name: str, slug: str, warehouse_id: str, contact_email: str | None, locale: str | None
+) -> tuple[Merchant, str]:
+    c.store.get_warehouse(warehouse_id)  # 404 for an unknown warehouse
+    merchant = Merchant(
+        id=new_id("mer"),
+        name=name,
+        slug=slug,
+        warehouse_id=warehouse_id,
+        created_at=c.now(),
+        contact_email=contact_email,
+        locale=locale or "en",
+    )
+    key, digest, key_id = new_api_key("merchant")
+    c.store.create_merchant(merchant, digest, key_id)
+    return merchant, key
+
+
+def put_policy(c: Container, merchant_id: str, policy: dict[str, Any]) -> ReturnPolicy:
+    parsed = ReturnPolicy.from_dict(policy)
+    c.store.update_merchant_settings(merchant_id, policy=parsed.to_dict())
+    return parsed
+
+
+def put_guidelines(c: Container, merchant_id: str, guideline: dict[str, Any]) -> Guideline:
+    check_compiles(guideline.get("rules", []))
+    current = c.store.get_merchant(merchant_id).guideline
+    parsed = Guideline.from_dict({**guideline, "version": current.version + 1})
+    c.store.update_merchant_settings(merchant_id, guideline=parsed.to_dict())
+    return parsed
+
+
+def put_refund_settings(c: Container, merchant_id: str, settings: dict[str, Any]) -> RefundSettings:
+    secret = settings.pop("webhook_secret", None)
+    current = c.store.get_merchant(merchant_id).refunds
+    parsed = RefundSettings.from_dict({**settings, "has_webhook_secret": current.has_webhook_secret})
+    if secret:
+        c.secrets.put(merchant_id, WEBHOOK_SECRET, secret)
+        parsed.has_webhook_secret = True
+    c.store.update_merchant_settings(merchant_id, refunds=parsed.to_dict())
+    return parsed

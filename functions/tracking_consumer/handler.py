@@ -1,0 +1,34 @@
+"""SQS consumer: normalize queued carrier webhooks and apply them. Partial batch failures; poison -> DLQ."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib.bootstrap import container
+from chalicelib.observability import logger
+from chalicelib.services.tracking import PARSERS, record_tracking_event
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    parser = PARSERS[message["provider"]]
+    event = parser(message["body"], datetime.fromisoformat(message["received_at"]))
+    if event is None:
+        logger.info("webhook event type ignored", provider=message["provider"])
+        return
+    record_tracking_event(container(), event)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return response

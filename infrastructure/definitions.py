@@ -1,0 +1,127 @@
+"""The resources of Boomerang, described once. The CDK stack and the local stack are both built from this
+module, so table keys, queues, rules, functions and state machines cannot drift between them.
+
+Plain Python: no CDK or boto3 import here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATEMACHINES = ROOT / "statemachines"
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    pk: str
+    sk: str
+
+
+@dataclass(frozen=True)
+class Table:
+    logical_id: str
+    pk: str = "pk"
+    sk: str = "sk"
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+
+
+TABLE = Table(
+    logical_id="Table",
+    indexes=(
+        Index("gsi1", "gsi1pk", "gsi1sk"),
+        Index("gsi2", "gsi2pk", "gsi2sk"),
+        Index("gsi3", "gsi3pk", "gsi3sk"),
+    ),
+    ttl_attribute="expires_at",
+)
+
+
+@dataclass(frozen=True)
+class Queue:
+    logical_id: str
+    name: str
+    visibility_timeout_seconds: int = 60
+    max_receive_count: int = 5  # then the message moves to the DLQ
+    consumer: str | None = None  # the function in functions/ that consumes it
+    batch_size: int = 10
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}-dlq"
+
+
+TRACKING_QUEUE = Queue("TrackingQueue", "boomerang-tracking", consumer="tracking_consumer")
+QUEUES = (TRACKING_QUEUE,)
+
+EVENT_BUS_NAME = "boomerang-events"
+EVENT_SOURCE = "boomerang"
+
+
+@dataclass(frozen=True)
+class Function:
+    """A Lambda in functions/<name>/handler.py (handler function `handler`)."""
+
+    name: str
+    timeout_seconds: int = 30
+    memory_mb: int = 512
+    needs: tuple[str, ...] = ()  # table, bucket, events, workflows, secrets, mail, queue
+
+
+FUNCTIONS = (
+    Function("classify_items", needs=("table", "events")),
+    Function("await_feedback", needs=("table", "events", "workflows")),
+    Function("feedback_timeout", needs=("table", "events")),
+    Function("auto_refund", needs=("table", "events", "workflows")),
+    Function("send_refund", timeout_seconds=20, needs=("table", "events", "secrets", "mail")),
+    Function("refund_failed", needs=("table", "events", "mail")),
+    Function("tracking_consumer", timeout_seconds=50, needs=("table", "events")),
+)
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    logical_id: str
+    name: str
+    file: str
+    functions: dict[str, str]  # ASL placeholder -> function name
+    settings: dict[str, int] = field(default_factory=dict)  # ASL placeholder -> default value (seconds, counts)
+
+    def definition(self, arns: dict[str, str], overrides: dict[str, int] | None = None) -> str:
+        """The ASL with every ${Placeholder} substituted (function ARNs by function name, settings)."""
+        text = (STATEMACHINES / self.file).read_text()
+        values = {ph: arns[fn] for ph, fn in self.functions.items()}
+        values.update({k: str(v) for k, v in {**self.settings, **(overrides or {})}.items()})
+        for key, value in values.items():
+            text = text.replace("${" + key + "}", value)
+        json.loads(text)  # fail early on a broken substitution
+        return text
+
+
+PROCESSING = StateMachine(
+    "ProcessingStateMachine",
+    "boomerang-processing",
+    "processing.asl.json",
+    functions={
+        "ClassifyItemsFunctionArn": "classify_items",
+        "AwaitFeedbackFunctionArn": "await_feedback",
+        "FeedbackTimeoutFunctionArn": "feedback_timeout",
+        "AutoRefundFunctionArn": "auto_refund",
+    },
+    settings={"TaskRetryIntervalSeconds": 2},
+)
+
+REFUND = StateMachine(
+    "RefundStateMachine",
+    "boomerang-refund",
+    "refund.asl.json",
+    functions={"SendRefundFunctionArn": "send_refund", "RefundFailedFunctionArn": "refund_failed"},
+    # 6 attempts at 5, 10, 20, 40, 80 s apart plus 6 x 10 s request timeout: failed well within 5 minutes.
+    settings={"RefundRetryIntervalSeconds": 5, "RefundRetryMaxAttempts": 5, "TaskRetryIntervalSeconds": 2},
+)
+
+STATE_MACHINES = (PROCESSING, REFUND)

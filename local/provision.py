@@ -1,0 +1,157 @@
+"""Create every resource of infrastructure/definitions.py in an AWS emulation (moto) with boto3.
+
+Used by local mode (`make run`) and by the integration, workflow and e2e tests. The CDK stack is built
+from the same definitions, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from infrastructure import definitions as d
+
+ACCOUNT_ROLE = "arn:aws:iam::123456789012:role/boomerang-local"
+
+
+@dataclass
+class Resources:
+    table_name: str
+    bucket_name: str
+    queue_urls: dict[str, str]
+    dlq_urls: dict[str, str]
+    event_bus_name: str
+    state_machine_arns: dict[str, str]
+    function_arns: dict[str, str]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TABLE_NAME": self.table_name,
+            "BUCKET_NAME": self.bucket_name,
+            "TRACKING_QUEUE_URL": self.queue_urls[d.TRACKING_QUEUE.name],
+            "EVENT_BUS_NAME": self.event_bus_name,
+            "PROCESSING_STATE_MACHINE_ARN": self.state_machine_arns[d.PROCESSING.name],
+            "REFUND_STATE_MACHINE_ARN": self.state_machine_arns[d.REFUND.name],
+        }
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return buf.getvalue()
+
+
+def provision(
+    session: Any,
+    *,
+    prefix: str = "boomerang",
+    settings_overrides: dict[str, int] | None = None,
+    sender_email: str = "returns@boomerang.example",
+) -> Resources:
+    ddb = session.client("dynamodb")
+    table_name = f"{prefix}-table"
+    t = d.TABLE
+    attrs = {t.pk, t.sk, *(i.pk for i in t.indexes), *(i.sk for i in t.indexes)}
+    ddb.create_table(
+        TableName=table_name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attrs)],
+        KeySchema=[{"AttributeName": t.pk, "KeyType": "HASH"}, {"AttributeName": t.sk, "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": i.name,
+                "KeySchema": [
+                    {"AttributeName": i.pk, "KeyType": "HASH"},
+                    {"AttributeName": i.sk, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for i in t.indexes
+        ],
+    )
+    if t.ttl_attribute:
+        ddb.update_time_to_live(
+            TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": t.ttl_attribute}
+        )
+
+    bucket = f"{prefix}-files"
+    s3 = session.client("s3")
+    region = s3.meta.region_name
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+
+    sqs = session.client("sqs")
+    queue_urls: dict[str, str] = {}
+    dlq_urls: dict[str, str] = {}
+    for q in d.QUEUES:
+        dlq_url = sqs.create_queue(QueueName=q.dlq_name)["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_urls[q.name] = sqs.create_queue(
+            QueueName=q.name,
+            Attributes={
+                "VisibilityTimeout": str(q.visibility_timeout_seconds),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": q.max_receive_count}),
+            },
+        )["QueueUrl"]
+        dlq_urls[q.name] = dlq_url
+
+    session.client("events").create_event_bus(Name=d.EVENT_BUS_NAME)
+    session.client("ses").verify_email_identity(EmailAddress=sender_email)
+
+    iam = session.client("iam")
+    try:
+        role_arn = iam.create_role(
+            RoleName="boomerang-local",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role_arn = iam.get_role(RoleName="boomerang-local")["Role"]["Arn"]
+    lam = session.client("lambda")
+    code = _zip()
+    function_arns: dict[str, str] = {}
+    for fn in d.FUNCTIONS:
+        function_arns[fn.name] = lam.create_function(
+            FunctionName=f"boomerang-{fn.name}",
+            Runtime="python3.11",
+            Role=role_arn,
+            Handler="handler.handler",
+            Code={"ZipFile": code},
+            Timeout=fn.timeout_seconds,
+            MemorySize=fn.memory_mb,
+        )["FunctionArn"]
+
+    sfn = session.client("stepfunctions")
+    arns: dict[str, str] = {}
+    for sm in d.STATE_MACHINES:
+        arns[sm.name] = sfn.create_state_machine(
+            name=sm.name,
+            definition=sm.definition(function_arns, settings_overrides),
+            roleArn=role_arn,
+        )["stateMachineArn"]
+
+    return Resources(
+        table_name=table_name,
+        bucket_name=bucket,
+        queue_urls=queue_urls,
+        dlq_urls=dlq_urls,
+        event_bus_name=d.EVENT_BUS_NAME,
+        state_machine_arns=arns,
+        function_arns=function_arns,
+    )

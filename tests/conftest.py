@@ -1,0 +1,51 @@
+"""Test environment: fake AWS credentials, no endpoint override, moto with Step Functions executing our ASL."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports boto3 or the app.
+os.environ.update(
+    {
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "BOOMERANG_OPERATOR_KEY": "op_test_0123456789abcdef",
+        "PORTAL_TOKEN_SECRET": "portal-secret-for-tests-0123456789",
+        "EASYPOST_WEBHOOK_SECRET": "whsec-easypost-tests",
+        "POWERTOOLS_SERVICE_NAME": "boomerang-tests",
+        "POWERTOOLS_METRICS_NAMESPACE": "BoomerangTests",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+)
+for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    os.environ.pop(var, None)
+
+from collections.abc import Iterator  # noqa: E402
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from chalicelib import bootstrap  # noqa: E402
+from local import lambda_router  # noqa: E402
+from local.provision import Resources, provision  # noqa: E402
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+FAST = {"RefundRetryIntervalSeconds": 1, "TaskRetryIntervalSeconds": 1}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
+    """A fresh emulated account with every Boomerang resource, and the app's settings pointing at it."""
+    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
+        lambda_router.install()
+        resources = provision(boto3.session.Session(), settings_overrides=FAST)
+        for key, value in resources.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("FEEDBACK_TIMEOUT_SECONDS", "60")
+        bootstrap.reset()
+        yield resources
+        bootstrap.reset()

@@ -1,0 +1,187 @@
+"""The whole return lifecycle through the API, the tracking queue, the consumer and the state machines."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+from app import app
+from chalicelib.domain.signatures import easypost_signature
+from local.lambda_router import call_handler
+from tests.support import Api
+
+
+@pytest.fixture
+def api(aws) -> Any:
+    with Client(app) as client:
+        yield Api(client)
+
+
+def easypost_event(event_id: str, tracking_code: str, status: str, at: str) -> bytes:
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "Event",
+            "description": "tracker.updated",
+            "result": {
+                "object": "Tracker",
+                "tracking_code": tracking_code,
+                "status": status,
+                "status_detail": "arrived_at_facility",
+                "updated_at": at,
+                "tracking_details": [{"status": status, "datetime": at, "message": "scan"}],
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+class SteppingClock:
+    """The app's clock, advanced by the test: carrier times and our times then interleave like in life."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC) - timedelta(days=2)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)  # time moves on between two reads, as it does
+        return self.now
+
+    def advance(self, hours: float) -> str:
+        self.now += timedelta(hours=hours)
+        return self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def clock(aws) -> SteppingClock:
+    from chalicelib import bootstrap
+
+    fake = SteppingClock()
+    bootstrap.container().clock = fake
+    return fake
+
+
+def post_easypost(api: Api, body: bytes) -> Any:
+    sig = easypost_signature("whsec-easypost-tests", body)
+    return api.call("POST", "/v1/webhooks/easypost", raw=body, headers={"X-Hmac-Signature": sig})
+
+
+def drain_tracking_queue(aws) -> dict[str, Any]:
+    """Play the SQS event source mapping: receive a batch, hand it to the consumer, delete what succeeded."""
+    sqs = boto3.client("sqs")
+    url = aws.queue_urls["boomerang-tracking"]
+    msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:boomerang-tracking",
+                "awsRegion": "eu-central-1",
+            }
+            for m in msgs
+        ]
+    }
+    result = call_handler("tracking_consumer", event)
+    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    for m in msgs:
+        if m["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return {"count": len(msgs), "failed": failed}
+
+
+def wait_for(api: Api, key: str, return_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.time() + timeout
+    while True:
+        ret = api.ok("GET", f"/v1/returns/{return_id}", key)
+        if ret["status"] == status or time.time() > deadline:
+            assert ret["status"] == status, ret
+            return ret
+        time.sleep(0.2)
+
+
+def test_full_lifecycle_with_clarification_and_automatic_refund(api: Api, aws, clock: SteppingClock) -> None:
+    # Given a merchant whose guideline asks for clarification on damaged items and refunds automatically
+    t = api.tenant()
+    api.ok(
+        "PUT",
+        "/v1/settings/guidelines",
+        t["m_key"],
+        {
+            "rules": [
+                {
+                    "name": "damaged needs a look",
+                    "when": "checks.damaged == true",
+                    "grade": "B",
+                    "disposition": "refurbish",
+                    "clarify": True,
+                }
+            ],
+            "default": {"grade": "A", "disposition": "restock"},
+        },
+    )
+    api.ok("PUT", "/v1/settings/refunds", t["m_key"], {"target": "manual", "auto_refund": True})
+    ret = api.create_return(
+        t,
+        lines=[
+            {"line_item_id": "L1", "quantity": 2, "reason": "too_small"},
+            {"line_item_id": "L2", "quantity": 1, "reason": "damaged"},
+        ],
+    )
+    rid, tn = ret["id"], ret["tracking_number"]
+
+    # When the carrier reports it in transit, then delivered
+    assert post_easypost(api, easypost_event("evt_1", tn, "in_transit", clock.advance(5))).status_code == 200
+    assert post_easypost(api, easypost_event("evt_2", tn, "delivered", clock.advance(20))).status_code == 200
+    assert drain_tracking_queue(aws)["failed"] == set()
+    assert api.ok("GET", f"/v1/returns/{rid}", t["m_key"])["status"] == "delivered"
+
+    # And the warehouse scans the label and inspects
+    clock.advance(2)
+    scanned = api.ok("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": tn})
+    assert scanned["status"] == "received"
+    api.ok(
+        "POST",
+        f"/v1/warehouse/returns/{rid}/inspection",
+        t["wh_key"],
+        {
+            "items": [
+                {"line_item_id": "L1", "received_quantity": 2, "checks": {"damaged": False}},
+                {"line_item_id": "L2", "received_quantity": 1, "checks": {"damaged": True}},
+            ]
+        },
+        202,
+    )
+
+    # Then processing waits for the merchant
+    waiting = wait_for(api, t["m_key"], rid, "awaiting_feedback")
+    grades = {i["line_item_id"]: (i["grade"], i["disposition"]) for i in waiting["items"]}
+    assert grades == {"L1": ("A", "restock"), "L2": ("B", "refurbish")}
+
+    # When the merchant approves, the return completes and the automatic refund goes out
+    api.ok("POST", f"/v1/returns/{rid}/feedback", t["m_key"], {"decision": "approve"})
+    done = wait_for(api, t["m_key"], rid, "refunded")
+    assert done["refund"]["status"] == "succeeded"
+    assert done["refund"]["amount"] == {"amount": "138.90", "currency": "EUR"}
+    statuses = [e["status"] for e in done["timeline"] if e["type"].startswith("return.")]
+    assert statuses == [
+        "requested",
+        "label_created",
+        "in_transit",
+        "delivered",
+        "received",
+        "inspected",
+        "awaiting_feedback",
+        "completed",
+        "refunded",
+    ]

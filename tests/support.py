@@ -1,0 +1,154 @@
+"""Helpers that drive the API the way clients do (chalice test client)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from chalice.test import Client
+
+OPERATOR_KEY = "op_test_0123456789abcdef"
+
+ADDRESS = {
+    "name": "Lager Nord",
+    "street": "Hafenstrasse",
+    "house_number": "12",
+    "postal_code": "20457",
+    "city": "Hamburg",
+    "country": "DE",
+}
+CUSTOMER_ADDRESS = {
+    "name": "Erika Mustermann",
+    "street": "Musterweg",
+    "house_number": "5",
+    "postal_code": "10115",
+    "city": "Berlin",
+    "country": "DE",
+}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class Api:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        key: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Any:
+        h = {"Content-Type": "application/json", **(headers or {})}
+        if key:
+            h["Authorization"] = f"Bearer {key}"
+        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        resp = self.client.http.request(method, path, headers=h, body=payload)
+        return resp
+
+    def ok(
+        self,
+        method: str,
+        path: str,
+        key: str | None = None,
+        body: Any = None,
+        expect: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        resp = self.call(method, path, key, body, headers)
+        assert resp.status_code == expect, (resp.status_code, resp.body)
+        return json.loads(resp.body) if resp.body else None
+
+    # ----- set-up ---------------------------------------------------------------------------------------
+    def warehouse(self) -> dict[str, Any]:
+        return self.ok("POST", "/v1/admin/warehouses", OPERATOR_KEY, {"name": unique("wh"), "address": ADDRESS}, 201)
+
+    def merchant(self, warehouse_id: str, **extra: Any) -> dict[str, Any]:
+        body = {
+            "name": "Demo Fashion",
+            "slug": unique("shop"),
+            "warehouse_id": warehouse_id,
+            "contact_email": "ops@shop.example",
+            **extra,
+        }
+        return self.ok("POST", "/v1/admin/merchants", OPERATOR_KEY, body, 201)
+
+    def order(
+        self,
+        merchant_key: str,
+        *,
+        items: list[dict[str, Any]] | None = None,
+        delivered_at: str = "2026-11-20T10:00:00Z",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "order_number": unique("ORD"),
+            "email": "erika@example.com",
+            "currency": "EUR",
+            "ordered_at": "2026-11-15T10:00:00Z",
+            "delivered_at": delivered_at,
+            "locale": "de",
+            "shipping_address": CUSTOMER_ADDRESS,
+            "items": items
+            or [
+                {
+                    "line_item_id": "L1",
+                    "sku": "SHIRT-M",
+                    "name": "Shirt M",
+                    "quantity": 2,
+                    "unit_price": "29.95",
+                },
+                {
+                    "line_item_id": "L2",
+                    "sku": "JEANS-32",
+                    "name": "Jeans 32",
+                    "quantity": 1,
+                    "unit_price": "79.00",
+                    "tags": ["denim"],
+                },
+            ],
+            **extra,
+        }
+        self.ok("POST", "/v1/orders", merchant_key, body, 201)
+        return body
+
+    def session(self, slug: str, order: dict[str, Any]) -> str:
+        out = self.ok(
+            "POST",
+            f"/v1/portal/merchants/{slug}/sessions",
+            None,
+            {"order_number": order["order_number"], "email": order["email"]},
+            201,
+        )
+        return str(out["token"])
+
+    def tenant(self) -> dict[str, Any]:
+        wh = self.warehouse()
+        m = self.merchant(wh["id"])
+        return {
+            "warehouse": wh,
+            "merchant": m,
+            "wh_key": wh["api_key"],
+            "m_key": m["api_key"],
+            "slug": m["slug"],
+        }
+
+    def create_return(
+        self,
+        tenant: dict[str, Any],
+        lines: list[dict[str, Any]] | None = None,
+        order: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        order = order or self.order(tenant["m_key"])
+        token = self.session(tenant["slug"], order)
+        lines = lines or [{"line_item_id": "L1", "quantity": 1, "reason": "too_small"}]
+        ret = self.ok("POST", "/v1/portal/returns", token, {"items": lines}, 201)
+        ret["_token"] = token
+        ret["_order"] = order
+        return ret
