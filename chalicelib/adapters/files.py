@@ -18,6 +18,9 @@ class S3Files:
             Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, ServerSideEncryption="AES256"
         )
 
+    def delete(self, key: str) -> None:
+        client("s3").delete_object(Bucket=self.bucket, Key=key)
+
     def get(self, key: str) -> bytes:
         data: bytes = client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return data

@@ -176,9 +176,15 @@ def request_return(
         except ConcurrentModification:
             logger.info("order changed while creating a return; retrying", return_id=ret.id)
             continue
+        except Exception:
+            # Nothing of the return was written (one transaction); do not leave its label behind either.
+            c.files.delete(label_key)
+            raise
         publish(c, ret)
         logger.info("return created", return_id=ret.id, merchant_id=merchant.id, items=len(items))
         return ret, created
+    if label_key:
+        c.files.delete(label_key)
     raise ConcurrentModification("the order changed concurrently; retry")
 
 
