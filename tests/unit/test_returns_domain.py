@@ -1,7 +1,8 @@
-"""The Return aggregate: transition table, carrier monotonicity, inspection discrepancies, grading, feedback, refunds."""
+"""The Return aggregate: transitions, carrier monotonicity, inspection discrepancies, grading, feedback, refunds."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -75,7 +76,7 @@ def test_happy_path_is_allowed_step_by_step() -> None:
         "completed",
         "refunded",
     ]
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in itertools.pairwise(path):
         assert ReturnStatus(b) in TRANSITIONS[ReturnStatus(a)], (a, b)
 
 
