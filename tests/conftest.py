@@ -34,7 +34,7 @@ from local import lambda_router  # noqa: E402
 from local.provision import Resources, provision  # noqa: E402
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-FAST = {"RefundRetryIntervalSeconds": 1, "TaskRetryIntervalSeconds": 1}
+FAST = {"RefundRetryIntervalSeconds": 1, "RefundRetryBackoffRate": 1, "TaskRetryIntervalSeconds": 1}
 
 
 @pytest.fixture

@@ -152,3 +152,26 @@ class Api:
         ret["_token"] = token
         ret["_order"] = order
         return ret
+
+
+def wait_for_status(api: Api, key: str, return_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+    """Poll the merchant API until the return reaches `status` (state machines run in moto's threads)."""
+    import time
+
+    deadline = time.time() + timeout
+    while True:
+        ret = api.ok("GET", f"/v1/returns/{return_id}", key)
+        if ret["status"] == status:
+            return ret
+        assert time.time() < deadline, f"still {ret['status']}, wanted {status}: {ret['timeline']}"
+        time.sleep(0.2)
+
+
+def received_return(api: Api, tenant: dict[str, Any], lines: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    ret = api.create_return(tenant, lines=lines)
+    api.ok("POST", "/v1/warehouse/scans", tenant["wh_key"], {"barcode": ret["tracking_number"]})
+    return ret
+
+
+def inspect(api: Api, tenant: dict[str, Any], ret: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+    api.ok("POST", f"/v1/warehouse/returns/{ret['id']}/inspection", tenant["wh_key"], {"items": lines}, 202)
