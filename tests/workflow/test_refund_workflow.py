@@ -129,6 +129,6 @@ def test_partial_refunds_never_exceed_the_accepted_value(api: Api, refund_target
 
 
 def test_automatic_refund_after_processing(api: Api, refund_target: RefundTarget) -> None:
-    t, ret = completed_return(api, refund_target, auto=True)
+    _, _ = completed_return(api, refund_target, auto=True)
     assert len(refund_target.requests) == 1
     assert refund_target.requests[0]["headers"]["Idempotency-Key"].startswith("rf_")
