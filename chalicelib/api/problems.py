@@ -16,12 +16,8 @@ class Forbidden(errors.DomainError):
     title = "Forbidden"
 
 
-class MalformedRequest(errors.DomainError):
-    title = "Malformed request"
-
-
 STATUS: list[tuple[type[errors.DomainError], int]] = [
-    (MalformedRequest, 400),
+    (errors.MalformedInput, 400),
     (errors.Unauthorized, 401),
     (Forbidden, 403),
     (errors.NotFound, 404),

@@ -18,9 +18,9 @@ from typing import Any
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.api.problems import Forbidden, MalformedRequest, from_error, problem
+from chalicelib.api.problems import Forbidden, from_error, problem
 from chalicelib.bootstrap import container
-from chalicelib.domain.errors import DomainError, ValidationFailed
+from chalicelib.domain.errors import DomainError, MalformedInput, ValidationFailed
 from chalicelib.domain.tenants import Principal
 from chalicelib.observability import logger
 
@@ -139,7 +139,7 @@ def endpoint(
                     try:
                         raw = json.loads(request.raw_body or b"null")
                     except (ValueError, UnicodeDecodeError):
-                        raise MalformedRequest("the request body is not valid JSON") from None
+                        raise MalformedInput("the request body is not valid JSON") from None
                     if raw is None:
                         raise ValidationFailed.at([], "a JSON body is required")
                     try:

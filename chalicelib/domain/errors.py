@@ -13,6 +13,12 @@ class DomainError(Exception):
         self.detail = detail
 
 
+class MalformedInput(DomainError):
+    """The request body cannot be read at all (not JSON)."""
+
+    title = "Malformed request"
+
+
 class NotFound(DomainError):
     title = "Not found"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalicelib.adapters.dynamodb.repository import DuplicateMarker, Marker, return_pk
 from chalicelib.bootstrap import Container
-from chalicelib.domain.errors import ConcurrentModification, Unauthorized, ValidationFailed
+from chalicelib.domain.errors import ConcurrentModification, MalformedInput, Unauthorized
 from chalicelib.domain.signatures import verify_easypost
 from chalicelib.domain.tracking import RETURN_STATUS_FOR, TrackingEvent, normalize_easypost
 from chalicelib.observability import logger
@@ -22,7 +22,7 @@ def accept_easypost_webhook(c: Container, raw_body: bytes, signature: str | None
     try:
         json.loads(raw_body)
     except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed.at([], "the body is not JSON") from None
+        raise MalformedInput("the body is not JSON") from None
     c.tracking_queue.enqueue("easypost", raw_body.decode("utf-8"), c.now().isoformat())
 
 

@@ -13,7 +13,8 @@ from chalicelib.bootstrap import container
 from chalicelib.observability import logger
 from chalicelib.services.tracking import PARSERS, record_tracking_event
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A fully failed batch is reported record by record too (same effect as raising: every message is retried).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> None:
