@@ -110,8 +110,29 @@ def wait_for(api: Api, key: str, return_id: str, status: str, timeout: float = 3
         time.sleep(0.2)
 
 
+def bus_tap(aws) -> str:
+    """A queue subscribed to every Boomerang event on the bus (what a consumer of domain events sees)."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="tap", EventBusName=aws.event_bus_name, EventPattern=json.dumps({"source": ["boomerang"]}))
+    events.put_targets(Rule="tap", EventBusName=aws.event_bus_name, Targets=[{"Id": "q", "Arn": arn}])
+    return url
+
+
+def tapped(url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    out: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for m in batch:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
 def test_full_lifecycle_with_clarification_and_automatic_refund(api: Api, aws, clock: SteppingClock) -> None:
     # Given a merchant whose guideline asks for clarification on damaged items and refunds automatically
+    tap = bus_tap(aws)
     t = api.tenant()
     api.ok(
         "PUT",
