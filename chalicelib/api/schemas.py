@@ -29,7 +29,12 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: validators are built on first use, not at import (cold start of the API Lambda)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(defer_build=True)
 
 
 class AddressIn(In):
@@ -228,12 +233,12 @@ class InspectionIn(In):
 
 
 # ----- responses (documentation) ------------------------------------------------------------------------------
-class Money(BaseModel):
+class Money(Out):
     amount: str
     currency: str
 
 
-class Problem(BaseModel):
+class Problem(Out):
     type: str
     title: str
     status: int
@@ -241,7 +246,7 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-class ReturnItemOut(BaseModel):
+class ReturnItemOut(Out):
     line_item_id: str
     sku: str
     quantity: int
@@ -254,7 +259,7 @@ class ReturnItemOut(BaseModel):
     photos: list[dict[str, Any]]
 
 
-class ReturnOut(BaseModel):
+class ReturnOut(Out):
     id: str
     merchant_id: str
     order_number: str
@@ -271,41 +276,41 @@ class ReturnOut(BaseModel):
     refund: dict[str, Any] | None
 
 
-class ReturnList(BaseModel):
+class ReturnList(Out):
     items: list[ReturnOut]
     next_cursor: str | None
 
 
-class TrackOut(BaseModel):
+class TrackOut(Out):
     status: str
     milestones: list[dict[str, str]]
     next_step: str | None = None
 
 
-class PortalOrderOut(BaseModel):
+class PortalOrderOut(Out):
     order_number: str
     items: list[dict[str, Any]]
     reasons: list[dict[str, str]]
 
 
-class RefundAccepted(BaseModel):
+class RefundAccepted(Out):
     refund_id: str
     status: str
 
 
-class TokenOut(BaseModel):
+class TokenOut(Out):
     token: str
 
 
-class CreatedWithKey(BaseModel):
+class CreatedWithKey(Out):
     id: str
     api_key: str
 
 
-class UploadOut(BaseModel):
+class UploadOut(Out):
     key: str
     upload: dict[str, Any]
 
 
-class Health(BaseModel):
+class Health(Out):
     status: str

@@ -44,6 +44,12 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class AlreadyApplied(Conflict):
+    """An idempotency marker already existed: the same event or request was applied before."""
+
+    title = "Already applied"
+
+
 class ConcurrentModification(Conflict):
     """Another writer changed the record between our read and our conditional write."""
 

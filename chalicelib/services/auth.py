@@ -80,22 +80,33 @@ def authenticate(c: Container, authorization: str | None) -> Principal:
 
 
 def open_portal_session(c: Container, slug: str, order_number: str, email: str, client_ip: str) -> str:
-    """Order number + email -> portal token. Wrong pairs are counted per order and per client address."""
+    """Order number + email -> portal token. Wrong pairs are counted per order and per client address.
+
+    Counters live in fixed 15-minute windows; the current and the previous window are summed, so every
+    stretch of 15 minutes is covered (a burst across a window boundary is still counted).
+    """
     now = c.now()
-    window_start = int(now.timestamp()) // int(WINDOW.total_seconds()) * int(WINDOW.total_seconds())
-    retry_after = window_start + int(WINDOW.total_seconds()) - int(now.timestamp())
-    order_key = f"RATELIMIT#order#{slug}#{hash_key(order_number.strip())[:32]}#{window_start}"
-    ip_key = f"RATELIMIT#ip#{hash_key(client_ip)[:32]}#{window_start}"
-    counts = c.store.counters([order_key, ip_key])
-    if counts.get(order_key, 0) >= ORDER_ATTEMPTS or counts.get(ip_key, 0) >= CLIENT_ATTEMPTS:
-        raise RateLimited("too many failed attempts; try again later", retry_after=max(1, retry_after))
+    size = int(WINDOW.total_seconds())
+    window_start = int(now.timestamp()) // size * size
+    retry_after = max(1, window_start + size - int(now.timestamp()))
+    order_scope = f"order#{slug}#{hash_key(order_number.strip())[:32]}"
+    ip_scope = f"ip#{hash_key(client_ip)[:32]}"
+    keys = {
+        scope: [f"RATELIMIT#{scope}#{w}" for w in (window_start, window_start - size)]
+        for scope in (order_scope, ip_scope)
+    }
+    counts = c.store.counters([k for pair in keys.values() for k in pair])
+    failed_order = sum(counts.get(k, 0) for k in keys[order_scope])
+    failed_ip = sum(counts.get(k, 0) for k in keys[ip_scope])
+    if failed_order >= ORDER_ATTEMPTS or failed_ip >= CLIENT_ATTEMPTS:
+        raise RateLimited("too many failed attempts; try again later", retry_after=retry_after)
 
     merchant_id = c.store.merchant_id_for_slug(slug)
     order = c.store.get_order(merchant_id, order_number.strip()) if merchant_id else None
     if order is None or not hmac.compare_digest(order.email.strip().lower(), email.strip().lower()):
-        expires = datetime.fromtimestamp(window_start, tz=now.tzinfo) + WINDOW * 2
-        c.store.increment(order_key, expires)
-        c.store.increment(ip_key, expires)
+        expires = datetime.fromtimestamp(window_start, tz=now.tzinfo) + WINDOW * 3
+        c.store.increment(keys[order_scope][0], expires)
+        c.store.increment(keys[ip_scope][0], expires)
         raise NotFound("no order matches this order number and email address")
     assert merchant_id is not None
     merchant = c.store.get_merchant(merchant_id)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.adapters.dynamodb.repository import DuplicateMarker, Marker, return_pk
+from chalicelib.adapters.dynamodb.keys import Marker, return_pk
 from chalicelib.bootstrap import Container
-from chalicelib.domain.errors import ConcurrentModification, Conflict, ValidationFailed
+from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict, ValidationFailed
 from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.money import Money, quantize
 from chalicelib.domain.returns import ReturnStatus
@@ -98,7 +98,7 @@ def issue_refund(
                 markers=(Marker(pk=return_pk(return_id), sk=marker_sk, data={"refund_id": refund_id}),),
                 extra=(rec,),
             )
-        except (DuplicateMarker, ConcurrentModification):
+        except (AlreadyApplied, ConcurrentModification):
             continue
         _start(c, refund_id, return_id)
         logger.info("refund requested", return_id=return_id, refund_id=refund_id)
@@ -177,8 +177,6 @@ def send_refund(c: Container, return_id: str, refund_id: str) -> dict[str, Any]:
 def record_refund_result(
     c: Container, return_id: str, refund_id: str, *, succeeded: bool, error: str | None
 ) -> dict[str, Any]:
-    from chalicelib.adapters.dynamodb.models import RefundRecord
-
     status = "succeeded" if succeeded else "failed"
     for _attempt in range(5):
         rec = c.store.get_refund(return_id, refund_id)
@@ -203,14 +201,13 @@ def record_refund_result(
                 markers=(Marker(pk=return_pk(return_id), sk=f"REFUNDDONE#{refund_id}", data={"status": status}),),
                 extra=(rec,),
             )
-        except DuplicateMarker:
+        except AlreadyApplied:
             continue
         except ConcurrentModification:
             continue
         if not succeeded:
             _tell_merchant(c, ret.merchant_id, return_id, refund_id, error)
         return {"refund_id": refund_id, "status": status}
-    _ = RefundRecord
     raise ConcurrentModification(f"return {return_id} kept changing")
 
 

@@ -6,9 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from chalicelib.adapters.dynamodb.repository import DuplicateMarker, Marker, return_pk
+from chalicelib.adapters.dynamodb.keys import Marker, return_pk
 from chalicelib.bootstrap import Container
-from chalicelib.domain.errors import ConcurrentModification, MalformedInput, Unauthorized
+from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, MalformedInput, Unauthorized
 from chalicelib.domain.signatures import verify_easypost
 from chalicelib.domain.tracking import RETURN_STATUS_FOR, TrackingEvent, normalize_easypost
 from chalicelib.observability import logger
@@ -89,7 +89,7 @@ def record_tracking_event(c: Container, event: TrackingEvent) -> int:
             )
             try:
                 c.store.save_return(ret, markers=(marker,))
-            except DuplicateMarker:
+            except AlreadyApplied:
                 logger.info("duplicate tracking event ignored", return_id=ret.id, event_id=event.event_id)
                 break
             except ConcurrentModification:

@@ -11,7 +11,7 @@ from boto3.dynamodb.conditions import Key
 from chalice.test import Client
 
 from app import app
-from chalicelib.adapters.dynamodb.repository import order_pk
+from chalicelib.adapters.dynamodb.keys import order_pk
 from tests.support import Api
 
 

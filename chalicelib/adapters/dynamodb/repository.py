@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,6 +11,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.dynamodb.keys import Marker, order_pk, return_pk
 from chalicelib.adapters.dynamodb.models import (
     CounterRecord,
     MerchantRecord,
@@ -23,7 +23,7 @@ from chalicelib.adapters.dynamodb.models import (
     WarehouseRecord,
 )
 from chalicelib.domain.addresses import Address
-from chalicelib.domain.errors import ConcurrentModification, Conflict, NotFound
+from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict, NotFound
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
 from chalicelib.domain.orders import Order, OrderItem
 from chalicelib.domain.returns import (
@@ -53,29 +53,6 @@ def _parse_req(raw: str) -> datetime:
     value = _parse(raw)
     assert value is not None
     return value
-
-
-class DuplicateMarker(Conflict):
-    """A marker written with attribute_not_exists already existed: the same event was applied before."""
-
-
-@dataclass(frozen=True)
-class Marker:
-    """An extra item written in the same transaction as an aggregate, only if it does not exist yet."""
-
-    pk: str
-    sk: str
-    data: dict[str, Any] | None = None
-    ttl_seconds: int | None = None
-
-
-# ----- key helpers ------------------------------------------------------------------------------------------
-def return_pk(return_id: str) -> str:
-    return f"RETURN#{return_id}"
-
-
-def order_pk(merchant_id: str, order_number: str) -> str:
-    return f"ORDER#{merchant_id}#{order_number}"
 
 
 # ----- mapping ----------------------------------------------------------------------------------------------
@@ -309,7 +286,7 @@ def _check_cancellation(exc: TransactWriteError, marker_indexes: set[int]) -> No
     for idx, reason in enumerate(reasons):
         if reason is not None and reason.code == "ConditionalCheckFailed":
             if idx in marker_indexes:
-                raise DuplicateMarker("already applied") from None
+                raise AlreadyApplied("already applied") from None
             raise ConcurrentModification("the record changed concurrently; retry") from None
     if exc.cause_response_code == "TransactionConflict" or any(
         r is not None and r.code == "TransactionConflict" for r in reasons
@@ -516,7 +493,7 @@ class DynamoStore:
     ) -> None:
         """Write the return under its version, its new timeline entries and any markers, in one transaction.
 
-        A marker that already exists raises DuplicateMarker (the same event was applied before); a version
+        A marker that already exists raises AlreadyApplied (the same event was applied before); a version
         mismatch raises ConcurrentModification. Nothing is written in either case.
         """
         rec = _return_to_record(ret)

@@ -1,0 +1,322 @@
+"""`make bench`: cold start against a baseline, DynamoDB calls per operation over one lifecycle, no Scan anywhere.
+
+Prints the tables and the acceptance checks, writes everything to .local/bench-results.json, and exits 1 if a
+check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import env
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / ".local" / "bench-results.json"
+COLD_START_LIMIT = 1.5  # the API app may import in at most 1.5x the baseline's time
+PORTAL_RETURN = "POST /v1/portal/returns"
+PORTAL_RETURN_LIMIT = 3
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.0f}"
+
+
+def _table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+    right = right or set()
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return "\n".join([fmt(headers), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)])
+
+
+def _short(text: str, limit: int = 110) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _ops(counter: Counter[str]) -> str:
+    return ", ".join(f"{op} {n}" for op, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))) or "-"
+
+
+# ----- (a) cold start ----------------------------------------------------------------------------------------------
+def cold_start(rounds: int, profile: bool, checks: list[Check]) -> dict[str, Any]:
+    from bench import coldstart
+
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    results = coldstart.measure(rounds)
+    load_after = os.getloadavg()[0]
+    base = results[coldstart.BASELINE].median
+    base_cpu = results[coldstart.BASELINE].cpu_median
+    rows = []
+    for module, r in results.items():
+        ratio = r.median / base
+        verdict = ""
+        if module == coldstart.API:
+            verdict = "PASS" if ratio <= COLD_START_LIMIT else "FAIL"
+        elif module != coldstart.BASELINE and ratio > COLD_START_LIMIT:
+            verdict = f"(> {COLD_START_LIMIT}x)"
+        rows.append(
+            [
+                module,
+                _ms(r.median),
+                _ms(min(r.samples)),
+                _ms(max(r.samples)),
+                f"{ratio:5.2f}x",
+                _ms(r.cpu_median),
+                f"{r.cpu_median / base_cpu:5.2f}x",
+                _ms(r.process_median),
+                verdict,
+            ]
+        )
+    elapsed = time.perf_counter() - started
+    print(f"\n(a) Cold start: import time in a fresh interpreter, {rounds} interleaved rounds ({elapsed:.0f} s)")
+    print("    wall time decides; CPU time (less disturbed by other processes) and the whole process are for context")
+    cpus = os.cpu_count() or 1
+    if max(load_before, load_after) > cpus:
+        print(
+            f"    NOTE: the machine was busy (load {load_before:.1f} -> {load_after:.1f} on {cpus} CPUs): "
+            "wall times are noisy, compare the CPU column or re-run"
+        )
+    print(
+        _table(
+            ["entry point", "median ms", "min", "max", "vs baseline", "cpu ms", "cpu vs base", "process ms", "check"],
+            rows,
+            right={1, 2, 3, 4, 5, 6, 7},
+        )
+    )
+    api = results[coldstart.API]
+    ratio = api.median / base
+    checks.append(
+        Check(
+            f"API app cold start <= {COLD_START_LIMIT}x baseline",
+            ratio <= COLD_START_LIMIT,
+            f"{api.median * 1000:.0f} ms vs baseline {base * 1000:.0f} ms = {ratio:.2f}x",
+        )
+    )
+    out: dict[str, Any] = {
+        "rounds": rounds,
+        "baseline": coldstart.BASELINE,
+        "limit_ratio": COLD_START_LIMIT,
+        "load_average": [load_before, load_after],
+        "targets": {
+            m: {
+                "median_s": r.median,
+                "ratio_to_baseline": r.median / base,
+                "samples_s": r.samples,
+                "cpu_median_s": r.cpu_median,
+                "cpu_ratio_to_baseline": r.cpu_median / base_cpu,
+                "cpu_samples_s": r.cpu_samples,
+                "process_median_s": r.process_median,
+            }
+            for m, r in results.items()
+        },
+    }
+    if profile or ratio > COLD_START_LIMIT:
+        out["import_profile"] = import_profile(coldstart.API)
+    return out
+
+
+def import_profile(module: str) -> dict[str, Any]:
+    from bench import coldstart
+
+    p = coldstart.profile_imports(module)
+    print(
+        f"\n    What `import {module}` loads beyond the baseline (-X importtime, best of {p.runs}): {p.total_ms:.0f} ms"
+    )
+    heavy = [h for h in p.third_party if h.milliseconds >= 5][:15]
+    print("    third-party packages, by the first-party module whose import pulls them in (cumulative ms):")
+    print(
+        "\n".join(
+            "      " + line
+            for line in _table(
+                ["imported by", "package", "ms"],
+                [[h.importer, h.imported, f"{h.milliseconds:.0f}"] for h in heavy],
+                {2},
+            ).splitlines()
+        )
+    )
+    own = [h for h in p.first_party_self if h.milliseconds >= 5][:12]
+    print("    first-party modules by their own (self) import time, i.e. module-level code (ms):")
+    print(
+        "\n".join(
+            "      " + line
+            for line in _table(
+                ["module", "imported by", "self ms"],
+                [[h.imported, h.importer, f"{h.milliseconds:.0f}"] for h in own],
+                {2},
+            ).splitlines()
+        )
+    )
+    return {
+        "module": module,
+        "total_ms": p.total_ms,
+        "third_party": [h.__dict__ for h in p.third_party],
+        "first_party_self": [h.__dict__ for h in p.first_party_self],
+    }
+
+
+# ----- (b) + (c) DynamoDB calls over one lifecycle -----------------------------------------------------------------
+def dynamodb(checks: list[Check]) -> dict[str, Any]:
+    from bench.counter import UNATTRIBUTED
+    from bench.lifecycle import run_lifecycle
+
+    result = run_lifecycle()
+    counter = result.counter
+    print(f"\n(b) DynamoDB requests per operation over one full lifecycle ({result.seconds:.0f} s)")
+    for s in result.steps:
+        print(f"    - {s}")
+
+    def sort_key(name: str) -> int:
+        return 2 if name == UNATTRIBUTED else 1 if name.startswith("lambda ") else 0
+
+    names = sorted(counter.stats, key=sort_key)  # stable: API in order of first use, then Lambdas
+    rows = []
+    scopes: dict[str, Any] = {}
+    for name in names:
+        st = counter.stats[name]
+        totals = st.totals
+        lo, hi = min(totals), max(totals)
+        per = f"{lo}" if lo == hi else f"{lo}-{hi}"
+        uniform = all(c == st.per_invocation[0] for c in st.per_invocation)
+        breakdown = _ops(st.per_invocation[0]) if uniform else f"in all {st.invocations}: {_ops(st.operations)}"
+        status = ",".join(str(s) for s in sorted(result.statuses.get(name, set())))
+        rows.append([name, status, str(st.invocations), per, str(sum(totals)), breakdown])
+        scopes[name] = {
+            "invocations": st.invocations,
+            "http_status": sorted(result.statuses.get(name, set())),
+            "calls_per_invocation": totals,
+            "operations_per_invocation": [dict(c) for c in st.per_invocation],
+        }
+    print(
+        _table(
+            ["operation", "http", "n", "calls each", "total", "DynamoDB operations (each)"],
+            rows,
+            right={2, 3, 4},
+        )
+    )
+    by_op = counter.by_operation()
+    attempts = counter.attempts
+    print(f"    all DynamoDB requests: {sum(by_op.values())} ({_ops(by_op)})")
+    print(
+        f"    cross-check, HTTP attempts seen by botocore's endpoint: {sum(attempts.values())}"
+        + (" (equal: no retries, nothing bypassed the counter)" if attempts == by_op else f" ({_ops(attempts)})")
+    )
+
+    checks.append(
+        Check(
+            "lifecycle ran to the end (refunded)",
+            result.error is None,
+            "ok" if result.error is None else result.error.strip().splitlines()[-1],
+        )
+    )
+    if result.error:
+        print(
+            "\n    LIFECYCLE FAILED (counts above are partial):\n"
+            + "\n".join("      " + x for x in result.error.splitlines())
+        )
+    portal = counter.stats.get(PORTAL_RETURN)
+    worst = max(portal.totals) if portal else None
+    checks.append(
+        Check(
+            f"{PORTAL_RETURN} <= {PORTAL_RETURN_LIMIT} DynamoDB calls",
+            worst is not None and worst <= PORTAL_RETURN_LIMIT,
+            f"{worst} calls ({_ops(portal.per_invocation[0])})" if portal else "not measured",
+        )
+    )
+    scans = counter.scopes_with("Scan")
+    checks.append(
+        Check(
+            "no Scan during the lifecycle (API + functions)",
+            not scans and result.error is None,
+            f"{sum(scans.values())} Scan"
+            + (f" in {dict(scans)}" if scans else "")
+            + ("" if result.error is None else " (run incomplete)"),
+        )
+    )
+    return {
+        "seconds": result.seconds,
+        "error": result.error,
+        "steps": result.steps,
+        "scopes": scopes,
+        "by_operation": dict(by_op),
+        "http_attempts_by_operation": dict(attempts),
+        "scan_count": sum(scans.values()),
+        "scan_scopes": dict(scans),
+    }
+
+
+def static_scan(checks: list[Check]) -> list[dict[str, Any]]:
+    from bench.static import DEFAULT_DIRS, find_scans
+
+    findings = find_scans(ROOT)
+    print(f"\n(c) Static check for Scan in {', '.join(d + '/' for d in DEFAULT_DIRS)}: {len(findings)} finding(s)")
+    for f in findings:
+        print(f"    {f.path}:{f.line}: {f.text}")
+    checks.append(
+        Check('no .scan( / "Scan" in chalicelib/ and functions/', not findings, f"{len(findings)} finding(s)")
+    )
+    return [f.__dict__ for f in findings]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=7, help="cold-start samples per entry point (default 7)")
+    parser.add_argument("--profile", action="store_true", help="profile the API's imports even when it passes")
+    parser.add_argument("--skip-coldstart", action="store_true")
+    parser.add_argument("--skip-lifecycle", action="store_true")
+    parser.add_argument(
+        "--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS.relative_to(ROOT)})"
+    )
+    args = parser.parse_args(argv)
+
+    env.apply()
+    started = time.perf_counter()
+    checks: list[Check] = []
+    results: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+    print(f"Boomerang bench - Python {results['python']}, {results['cpus']} CPUs")
+    results["static_scan"] = static_scan(checks)
+    if not args.skip_coldstart:  # before the lifecycle: no moto threads, nothing else in this process running
+        results["cold_start"] = cold_start(args.rounds, args.profile, checks)
+    if not args.skip_lifecycle:
+        results["dynamodb"] = dynamodb(checks)
+
+    results["checks"] = [c.__dict__ for c in checks]
+    results["seconds"] = time.perf_counter() - started
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+    print(f"\nAcceptance ({results['seconds']:.0f} s; results in {args.json})")
+    print(
+        _table(["check", "", "measured"], [[c.name, "PASS" if c.passed else "FAIL", _short(c.detail)] for c in checks])
+    )
+    return 0 if all(c.passed for c in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

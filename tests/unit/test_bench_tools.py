@@ -1,0 +1,213 @@
+"""The bench's own instruments: the DynamoDB call counter, the Scan detectors, route and import-time parsing.
+
+A wrong counter would make `make bench` pass or fail for the wrong reasons, so it is tested against moto with a
+known number of requests of every kind the repository uses (including PynamoDB's own botocore session).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+from moto import mock_aws
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.models import Model
+
+from bench.coldstart import parse_importtime
+from bench.counter import UNATTRIBUTED, DynamoCallCounter, wrap_lambda_router
+from bench.lifecycle import route_matcher
+from bench.static import find_scans
+
+TABLE = "bench-counter-test"
+REGION = "eu-central-1"
+
+
+@pytest.fixture
+def ddb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
+        yield client
+
+
+def _item(pk: str, sk: str = "A") -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def test_every_request_counts_once_and_a_transaction_or_batch_is_one(ddb: Any) -> None:
+    with DynamoCallCounter() as counter, counter.scope("POST /x") as this_request:
+        ddb.put_item(TableName=TABLE, Item=_item("p1"))
+        ddb.put_item(TableName=TABLE, Item=_item("p2"))
+        ddb.get_item(TableName=TABLE, Key=_item("p1"))
+        ddb.transact_write_items(
+            TransactItems=[{"Put": {"TableName": TABLE, "Item": _item(f"t{i}")}} for i in range(3)]
+        )
+        ddb.batch_get_item(RequestItems={TABLE: {"Keys": [_item("p1"), _item("p2"), _item("t0")]}})
+        ddb.query(TableName=TABLE, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p1"}})
+
+    expected = {"PutItem": 2, "GetItem": 1, "TransactWriteItems": 1, "BatchGetItem": 1, "Query": 1}
+    assert dict(this_request) == expected
+    assert counter.count() == 6
+    assert counter.count("TransactWriteItems") == 1
+    assert dict(counter.by_operation()) == expected
+    assert counter.stats["POST /x"].invocations == 1
+    assert counter.stats["POST /x"].totals == [6]
+    assert counter.attempts == counter.by_operation()  # nothing bypassed the counter, no retries
+    assert {c.table for c in counter.calls if c.operation in {"PutItem", "GetItem", "Query"}} == {TABLE}
+    assert counter.scopes_with("Scan") == Counter()
+
+
+def test_a_scan_is_detected_and_attributed(ddb: Any) -> None:
+    with DynamoCallCounter() as counter:
+        with counter.scope("GET /reports"):
+            ddb.get_item(TableName=TABLE, Key=_item("nope"))
+            ddb.scan(TableName=TABLE)
+        ddb.scan(TableName=TABLE, Limit=1)  # outside any scope: still counted
+
+    assert counter.count("Scan") == 2
+    assert counter.scopes_with("Scan") == Counter({"GET /reports": 1, UNATTRIBUTED: 1})
+    assert counter.stats[UNATTRIBUTED].operations == Counter({"Scan": 1})
+
+
+def test_pynamodb_requests_are_counted_though_it_has_its_own_botocore_session(ddb: Any) -> None:
+    class Thing(Model):
+        class Meta:
+            table_name = TABLE
+            region = REGION
+
+        pk = UnicodeAttribute(hash_key=True)
+        sk = UnicodeAttribute(range_key=True)
+
+    with DynamoCallCounter() as counter, counter.scope("lambda pynamo") as calls:
+        Thing(pk="a", sk="A").save()
+        Thing.get("a", "A")
+        assert Thing.count("a") == 1  # a Query
+        assert len(list(Thing.scan())) == 1
+
+    assert dict(calls) == {"PutItem": 1, "GetItem": 1, "Query": 1, "Scan": 1}
+    assert counter.scopes_with("Scan") == Counter({"lambda pynamo": 1})
+
+
+def test_other_services_do_not_count_and_uninstall_restores_botocore(ddb: Any) -> None:
+    original = BaseClient._make_api_call
+    with DynamoCallCounter() as counter:
+        assert BaseClient._make_api_call is not original
+        boto3.client("s3", region_name=REGION).list_buckets()
+        boto3.client("sqs", region_name=REGION).list_queues()
+    assert BaseClient._make_api_call is original
+    ddb.get_item(TableName=TABLE, Key=_item("after"))  # after uninstall: not seen
+    assert counter.count() == 0
+    assert counter.attempts == Counter()
+
+
+def test_each_thread_counts_towards_its_own_scope(ddb: Any) -> None:
+    """The API runs in the caller's thread while Step Functions runs Lambdas in moto's threads, concurrently."""
+    started, release = threading.Event(), threading.Event()
+
+    with DynamoCallCounter() as counter:
+
+        def lambda_thread() -> None:
+            with counter.scope("lambda worker"):
+                ddb.get_item(TableName=TABLE, Key=_item("w"))
+                started.set()
+                release.wait(5)
+                ddb.put_item(TableName=TABLE, Item=_item("w"))
+
+        worker = threading.Thread(target=lambda_thread)
+        with counter.scope("GET /api"):
+            worker.start()
+            assert started.wait(5)
+            ddb.get_item(TableName=TABLE, Key=_item("api"))  # while the worker's scope is open
+            release.set()
+            worker.join(5)
+
+    assert counter.stats["GET /api"].operations == Counter({"GetItem": 1})
+    assert counter.stats["lambda worker"].operations == Counter({"GetItem": 1, "PutItem": 1})
+    assert UNATTRIBUTED not in counter.stats
+
+
+def test_lambda_router_wrapper_counts_each_invocation(ddb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from local import lambda_router
+
+    def fake_call_handler(name: str, payload: Any) -> Any:
+        for _ in range(payload["reads"]):
+            ddb.get_item(TableName=TABLE, Key=_item(name))
+        return {"ok": True}
+
+    monkeypatch.setattr(lambda_router, "call_handler", fake_call_handler)
+    with DynamoCallCounter() as counter, wrap_lambda_router(counter):
+        assert lambda_router.call_handler("classify_items", {"reads": 2}) == {"ok": True}
+        lambda_router.call_handler("classify_items", {"reads": 1})
+    assert lambda_router.call_handler is fake_call_handler
+    assert counter.stats["lambda classify_items"].invocations == 2
+    assert counter.stats["lambda classify_items"].totals == [2, 1]
+
+
+def test_static_check_finds_scans_in_code_but_not_in_comments(tmp_path: Path) -> None:
+    pkg = tmp_path / "chalicelib"
+    pkg.mkdir()
+    (pkg / "repo.py").write_text(
+        "def a(table):\n"
+        "    return table.scan(Limit=1)\n"
+        "def b(client):\n"
+        "    return client._make_api_call('Scan', {})\n"
+        "def c(model):\n"
+        "    return model.rate_limited_scan()\n"
+        "# never call .scan( here\n"
+        "def receive_scan(barcode): ...\n"
+    )
+    (tmp_path / "functions").mkdir()
+    found = find_scans(tmp_path)
+    assert [(f.path, f.line) for f in found] == [
+        ("chalicelib/repo.py", 2),
+        ("chalicelib/repo.py", 4),
+        ("chalicelib/repo.py", 6),
+    ]
+
+
+def test_route_matcher_prefers_literal_segments() -> None:
+    match = route_matcher(
+        {
+            "/v1/returns": {},
+            "/v1/returns/{return_id}": {},
+            "/v1/returns/{return_id}/refunds": {},
+            "/v1/portal/returns/{return_id}": {},
+            "/v1/portal/order": {},
+        }
+    )
+    assert match("/v1/returns/ret_1") == "/v1/returns/{return_id}"
+    assert match("/v1/returns/ret_1/refunds") == "/v1/returns/{return_id}/refunds"
+    assert match("/v1/returns?status=delivered") == "/v1/returns"
+    assert match("/v1/portal/order") == "/v1/portal/order"
+    assert match("/v1/unknown") == "/v1/unknown"
+
+
+def test_importtime_parser_recovers_the_tree() -> None:
+    stderr = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:       100 |        100 |     pydantic.types\n"
+        "import time:       200 |        300 |   pydantic\n"
+        "import time:      5000 |       5300 | chalicelib.api.schemas\n"
+        "import time:        10 |         10 | chalice\n"
+    )
+    nodes = parse_importtime(stderr)
+    assert nodes["pydantic"].parent == "chalicelib.api.schemas"
+    assert nodes["pydantic.types"].parent == "pydantic"
+    assert nodes["chalicelib.api.schemas"].parent is None
+    assert nodes["chalicelib.api.schemas"].self_us == 5000
+    assert nodes["chalicelib.api.schemas"].cumulative_us == 5300
+    assert nodes["chalice"].depth == 0
