@@ -195,7 +195,7 @@ def test_full_lifecycle_with_clarification_and_automatic_refund(api: Api, aws, c
     assert done["refund"]["status"] == "succeeded"
     assert done["refund"]["amount"] == {"amount": "138.90", "currency": "EUR"}
     statuses = [e["status"] for e in done["timeline"] if e["type"].startswith("return.")]
-    assert statuses == [
+    milestones = [
         "requested",
         "label_created",
         "in_transit",
@@ -206,3 +206,13 @@ def test_full_lifecycle_with_clarification_and_automatic_refund(api: Api, aws, c
         "completed",
         "refunded",
     ]
+    assert statuses == milestones
+
+    # And every milestone was published on the bus, with ids but no personal data
+    events = tapped(tap)
+    types = [e["detail-type"] for e in events]
+    for status in milestones:
+        assert types.count(f"return.{status}") == 1, (status, types)
+    assert types.count("item.graded") == 2 and "refund.succeeded" in types
+    assert all(e["source"] == "boomerang" and e["detail"]["return_id"] == rid for e in events)
+    assert "erika" not in json.dumps(events).lower()
