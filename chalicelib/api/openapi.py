@@ -20,6 +20,7 @@ _STATUS_TEXT = {
     403: "Wrong kind of credentials",
     404: "Not found (or another tenant's)",
     409: "Illegal state change or conflict",
+    415: "Unsupported media type (send application/json)",
     422: "Validation failed",
     429: "Rate limited",
     503: "A dependency is unavailable",
@@ -76,7 +77,7 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
     responses: dict[str, Any] = {str(spec.status): ok}
     problem_ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for code in sorted(set(spec.errors) | ({400, 422} if spec.body or spec.query else set())):
+    for code in sorted(set(spec.errors) | ({400, 415, 422} if spec.body else set()) | ({422} if spec.query else set())):
         responses[str(code)] = {"description": _STATUS_TEXT.get(code, "Error"), "content": problem_ref}
     op["responses"] = responses
     if spec.auth:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib.api.problems import Forbidden, from_error, problem
 from chalicelib.bootstrap import container
 from chalicelib.domain.errors import DomainError, MalformedInput, ValidationFailed
+from chalicelib.domain.returns import iso
 from chalicelib.domain.tenants import Principal
 from chalicelib.observability import logger
 
@@ -66,7 +67,7 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso(value)
     raise TypeError(type(value).__name__)
 
 

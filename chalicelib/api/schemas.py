@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -22,6 +22,9 @@ Disposition = Literal["restock", "refurbish", "dispose", "donate", "recycle", "r
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a timezone, e.g. 2026-11-26T10:00:00Z")
+    value = value.astimezone(UTC)
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("must be between the years 2000 and 2100")
     return value
 
 

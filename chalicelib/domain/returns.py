@@ -8,7 +8,7 @@ as the change and publishes the events after the commit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -119,7 +119,8 @@ class DomainEvent:
 
 
 def iso(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 in UTC with whole seconds, as the API shows times (`2026-11-26T10:00:00Z`)."""
+    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -278,6 +279,7 @@ class Return:
         Carrier events arrive late, duplicated and out of order: a checkpoint is always recorded on the
         timeline (at the carrier's time), but the status only ever moves to a higher rank.
         """
+        last_change = self.updated_at
         self._note(
             "carrier.checkpoint",
             actor,
@@ -289,7 +291,9 @@ class Return:
         self.updated_at = max(self.updated_at, at)
         if target is None or RANK[target] <= RANK[self.status] or not self.can_move_to(target):
             return False
-        self._move(target, actor, occurred_at)
+        # The milestone happened at the carrier's time, but never before what we had already recorded (carrier
+        # clocks run behind; EasyPost times have whole seconds): milestones stay in order.
+        self._move(target, actor, max(occurred_at, last_change))
         self.updated_at = max(self.updated_at, at)
         return True
 
@@ -488,9 +492,7 @@ class Return:
         self._record("refund.failed", actor, at, refund_id=refund_id, error=error)
 
     def milestones(self, timeline: list[TimelineEntry]) -> list[dict[str, str]]:
-        """Status milestones for track & trace, in time order (no personal data)."""
-        out = []
-        for e in sorted(timeline, key=lambda e: e.at):
-            if e.type.startswith("return.") and "status" in e.data:
-                out.append({"status": e.data["status"], "at": iso(e.at)})
-        return out
+        """Status milestones for track & trace, in lifecycle order (no personal data)."""
+        entries = [e for e in timeline if e.type.startswith("return.") and "status" in e.data]
+        entries.sort(key=lambda e: (RANK[ReturnStatus(e.data["status"])], e.at))
+        return [{"status": e.data["status"], "at": iso(e.at)} for e in entries]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -193,7 +194,7 @@ def record_refund_result(
             )
         rec.status = status
         rec.error = error
-        rec.updated_at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        rec.updated_at = now.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         try:
             commit(
                 c,

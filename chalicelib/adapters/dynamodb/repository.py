@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +40,8 @@ from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Wa
 
 
 def _iso(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Stored times: UTC, microseconds, fixed width (so they sort as strings in keys)."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _parse(raw: str | None) -> datetime | None:
