@@ -121,8 +121,12 @@ REFUND = StateMachine(
     "refund.asl.json",
     functions={"SendRefundFunctionArn": "send_refund", "RefundFailedFunctionArn": "refund_failed"},
     # 6 attempts at 5, 10, 20, 40, 80 s apart plus 6 x 10 s request timeout: failed well within 5 minutes.
-    settings={"RefundRetryIntervalSeconds": 5, "RefundRetryMaxAttempts": 5, "RefundRetryBackoffRate": 2,
-              "TaskRetryIntervalSeconds": 2},
+    settings={
+        "RefundRetryIntervalSeconds": 5,
+        "RefundRetryMaxAttempts": 5,
+        "RefundRetryBackoffRate": 2,
+        "TaskRetryIntervalSeconds": 2,
+    },
 )
 
 STATE_MACHINES = (PROCESSING, REFUND)

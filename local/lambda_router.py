@@ -44,7 +44,32 @@ def call_handler(name: str, payload: Any) -> Any:
         invoked_function_arn=f"arn:aws:lambda:local:0:function:{name}",
         aws_request_id=str(uuid.uuid4()),
     )
-    return module.handler(payload, ctx)
+    try:
+        return module.handler(payload, ctx)
+    finally:
+        _forget_lambda_context()
+
+
+#: What Powertools' `inject_lambda_context` appends to the (process-wide) logger.
+_LAMBDA_CONTEXT_KEYS = (
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "xray_trace_id",
+)
+
+
+def _forget_lambda_context() -> None:
+    """Handlers share one process here (unlike in Lambda): without this, the API's log lines would carry the
+    last handler's function name and request id."""
+    try:
+        from chalicelib.observability import logger
+
+        logger.remove_keys(list(_LAMBDA_CONTEXT_KEYS))
+    except Exception:  # logging hygiene only
+        return
 
 
 def install() -> None:
@@ -77,5 +102,5 @@ def install() -> None:
                     }
                 ).encode()
 
-        LambdaSimpleBackend.invoke = invoke
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
         _patched = True

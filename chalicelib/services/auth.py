@@ -10,6 +10,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from chalicelib.bootstrap import Container
+from chalicelib.config import ConfigurationError
 from chalicelib.domain.errors import NotFound, RateLimited, Unauthorized
 from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.tenants import Principal
@@ -37,6 +38,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _portal_secret(c: Container) -> bytes:
+    secret = c.settings.portal_token_secret
+    if not secret:
+        raise ConfigurationError("PORTAL_TOKEN_SECRET is not configured")
+    return secret.encode()
+
+
 def issue_portal_token(c: Container, merchant_id: str, warehouse_id: str, order_number: str) -> str:
     payload = {
         "m": merchant_id,
@@ -45,14 +53,14 @@ def issue_portal_token(c: Container, merchant_id: str, warehouse_id: str, order_
         "exp": int(c.now().timestamp()) + c.settings.portal_token_ttl_seconds,
     }
     body = _b64(json.dumps(payload, separators=(",", ":")).encode())
-    sig = _b64(hmac.new(c.settings.portal_token_secret.encode(), body.encode(), hashlib.sha256).digest())
+    sig = _b64(hmac.new(_portal_secret(c), body.encode(), hashlib.sha256).digest())
     return f"pt.{body}.{sig}"
 
 
 def verify_portal_token(c: Container, token: str) -> Principal:
     try:
         prefix, body, sig = token.split(".")
-        expected = _b64(hmac.new(c.settings.portal_token_secret.encode(), body.encode(), hashlib.sha256).digest())
+        expected = _b64(hmac.new(_portal_secret(c), body.encode(), hashlib.sha256).digest())
         if prefix != "pt" or not hmac.compare_digest(sig, expected):
             raise ValueError("bad signature")
         payload = json.loads(_unb64(body))
@@ -71,7 +79,8 @@ def authenticate(c: Container, authorization: str | None) -> Principal:
     if secret.startswith("pt."):
         return verify_portal_token(c, secret)
     digest = hash_key(secret)
-    if hmac.compare_digest(digest, c.settings.operator_key_sha256):
+    operator = c.settings.operator_key_sha256
+    if operator and hmac.compare_digest(digest, operator):
         return Principal(kind="operator", id="operator")
     record = c.store.get_api_key(digest)
     if not record:

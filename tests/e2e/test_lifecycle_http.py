@@ -1,0 +1,378 @@
+"""The local stack as a newcomer gets it (`python -m local`, a subprocess), driven over real HTTP.
+
+One stack per module: the whole lifecycle with `requests`, a poison carrier message that must end in the
+DLQ without blocking the queue, the printed curl walk-through run by bash, then a clean stop on SIGINT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from chalicelib.domain.signatures import easypost_signature
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT = 90
+STOP_TIMEOUT = 20
+LIFECYCLE = [
+    "requested",
+    "label_created",
+    "in_transit",
+    "delivered",
+    "received",
+    "inspected",
+    "awaiting_feedback",
+    "completed",
+    "refunded",
+]
+POISON_EVENT_ID = "evt_e2e_poison"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    proc: subprocess.Popen[bytes]
+    state_dir: Path
+    creds: dict[str, Any]
+    http: requests.Session
+
+    @property
+    def api(self) -> str:
+        return str(self.creds["api"])
+
+    def logs(self) -> str:
+        out = []
+        for name in ("stdout.log", "stderr.log"):
+            path = self.state_dir / name
+            if path.exists():
+                out.append(f"--- {name} (tail) ---\n" + path.read_text(errors="replace")[-4000:])
+        return "\n".join(out)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        key: str | None = None,
+        body: Any = None,
+        expect: int = 200,
+        **kwargs: Any,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        resp = self.http.request(method, f"{self.api}{path}", json=body, headers=headers, timeout=30, **kwargs)
+        assert resp.status_code == expect, (method, path, resp.status_code, resp.text[:500])
+        return resp.json() if resp.content else None
+
+    def easypost(self, body: dict[str, Any], secret: str | None = None) -> requests.Response:
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        signature = easypost_signature(secret or self.creds["easypost_webhook_secret"], raw)
+        return self.http.post(
+            f"{self.api}/v1/webhooks/easypost",
+            data=raw,
+            headers={"Content-Type": "application/json", "X-Hmac-Signature": signature},
+            timeout=30,
+        )
+
+
+def _start(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BOOMERANG_", "PORTAL_", "EASYPOST_"))}
+    env.update({"LOCAL_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"})
+    api_port, moto_port = free_port(), free_port()
+    while moto_port == api_port:
+        moto_port = free_port()
+    with (state_dir / "stdout.log").open("wb") as out, (state_dir / "stderr.log").open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "local", "--port", str(api_port), "--moto-port", str(moto_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
+    credentials = state_dir / "credentials.json"
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not credentials.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            logs = (state_dir / "stderr.log").read_text(errors="replace")[-4000:]
+            pytest.fail(f"the local stack did not become ready (exit {proc.returncode}):\n{logs}")
+        time.sleep(0.2)
+    return proc, json.loads(credentials.read_text())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state_dir = tmp_path_factory.mktemp("local-state")
+    started = time.monotonic()
+    proc, creds = _start(state_dir)
+    sys.stderr.write(f"\nlocal stack ready in {time.monotonic() - started:.1f} s\n")
+    with requests.Session() as http:
+        try:
+            yield Stack(proc, state_dir, creds, http)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def poison(stack: Stack) -> str:
+    """A correctly signed webhook the consumer cannot process (no `result`), queued with the lifecycle's events."""
+    resp = stack.easypost({"id": POISON_EVENT_ID, "object": "Event", "description": "tracker.updated"})
+    assert resp.status_code == 200, resp.text
+    return POISON_EVENT_ID
+
+
+def poll(read: Callable[[], dict[str, Any]], status: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        current = read()
+        if current["status"] == status:
+            return current
+        assert time.monotonic() < deadline, f"still {current['status']!r}, expected {status!r}"
+        time.sleep(0.2)
+
+
+def tracker_event(event_id: str, tracking_code: str, status: str) -> dict[str, Any]:
+    at = datetime.now(UTC).isoformat()  # microseconds: milestones sort by time
+    return {
+        "id": event_id,
+        "object": "Event",
+        "description": "tracker.updated",
+        "result": {
+            "object": "Tracker",
+            "tracking_code": tracking_code,
+            "status": status,
+            "updated_at": at,
+            "tracking_details": [{"status": status, "datetime": at, "message": "scan"}],
+        },
+    }
+
+
+def test_credentials_describe_the_seeded_stack(stack: Stack) -> None:
+    creds = stack.creds
+    assert stack.call("GET", "/v1/health") == {"status": "ok"}
+    assert creds["merchant"]["slug"] == "demo-fashion"
+    assert {"order_number": "DEMO-1001", "email": "erika@example.com"} in creds["orders"]
+    assert creds["operator_key"] and creds["easypost_webhook_secret"]
+    assert urlsplit(creds["moto"]).port != urlsplit(creds["api"]).port
+    # The operator key works, a wrong key does not
+    stack.call("POST", "/v1/admin/warehouses", "wrong-key", {}, 401)
+    stack.call("POST", "/v1/admin/warehouses", creds["operator_key"], {}, 422)
+
+
+def test_serves_concurrent_requests_each_with_its_own_request(stack: Stack) -> None:
+    """One thread per connection, and chalice's current_request kept per thread."""
+
+    def open_session(order: dict[str, str]) -> tuple[str, str]:
+        with requests.Session() as http:
+            resp = http.post(f"{stack.api}/v1/portal/merchants/demo-fashion/sessions", json=order, timeout=30)
+            assert resp.status_code == 201, resp.text
+            headers = {"Authorization": f"Bearer {resp.json()['token']}"}
+            seen = http.get(f"{stack.api}/v1/portal/order", headers=headers, timeout=30)
+        assert seen.status_code == 200, seen.text
+        return order["order_number"], seen.json()["order_number"]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(open_session, stack.creds["orders"] * 2))
+    assert len(results) == 6
+    assert all(asked == got for asked, got in results), results
+
+
+def test_whole_lifecycle_over_http(stack: Stack, poison: str) -> None:
+    creds = stack.creds
+    m_key, wh_key = creds["merchant"]["api_key"], creds["warehouse"]["api_key"]
+    order = next(o for o in creds["orders"] if o["order_number"] == "DEMO-1002")
+
+    # The customer opens a portal session and sees the order with each item's eligibility
+    token = stack.call("POST", "/v1/portal/merchants/demo-fashion/sessions", None, order, 201)["token"]
+    seen = stack.call("GET", "/v1/portal/order", token)
+    eligibility = {i["line_item_id"]: (i["returnable"], i.get("not_returnable_reason")) for i in seen["items"]}
+    assert eligibility == {"L1": (True, None), "L2": (True, None), "L3": (False, "final_sale")}
+
+    # ... creates a return and gets a label: a PDF served by the AWS emulation through a presigned URL
+    ret = stack.call(
+        "POST",
+        "/v1/portal/returns",
+        token,
+        {
+            "items": [
+                {"line_item_id": "L1", "quantity": 1, "reason": "too_large"},
+                {"line_item_id": "L2", "quantity": 1, "reason": "damaged", "comment": "zip broken"},
+            ]
+        },
+        201,
+    )
+    assert ret["status"] == "label_created"
+    rid, tn, tracking_token = ret["id"], ret["tracking_number"], ret["tracking_token"]
+    label_url = ret["label"]["url"]
+    assert urlsplit(label_url).netloc == urlsplit(creds["moto"]).netloc
+    label = requests.get(label_url, timeout=30)
+    assert label.status_code == 200 and label.content.startswith(b"%PDF")
+
+    def customer_view() -> dict[str, Any]:
+        return dict(stack.call("GET", f"/v1/portal/returns/{rid}", token))
+
+    def merchant_view() -> dict[str, Any]:
+        return dict(stack.call("GET", f"/v1/returns/{rid}", m_key))
+
+    # The carrier reports through EasyPost; a bad signature changes nothing
+    forged = stack.easypost(tracker_event("evt_forged", tn, "delivered"), secret="not-the-secret")
+    assert forged.status_code == 401
+    assert stack.easypost(tracker_event(f"evt_{tn}_1", tn, "in_transit")).status_code == 200
+    poll(customer_view, "in_transit")
+    assert stack.easypost(tracker_event(f"evt_{tn}_2", tn, "delivered")).status_code == 200
+    poll(customer_view, "delivered")
+
+    # The warehouse scans the label's barcode and inspects: one item damaged
+    assert stack.call("POST", "/v1/warehouse/scans", wh_key, {"barcode": tn})["status"] == "received"
+    stack.call(
+        "POST",
+        f"/v1/warehouse/returns/{rid}/inspection",
+        wh_key,
+        {
+            "items": [
+                {"line_item_id": "L1", "received_quantity": 1, "checks": {"damaged": False}},
+                {"line_item_id": "L2", "received_quantity": 1, "checks": {"damaged": True}, "notes": "zip broken"},
+            ]
+        },
+        202,
+    )
+
+    # The state machine grades by the guideline and waits for the merchant
+    waiting = poll(merchant_view, "awaiting_feedback")
+    grades = {i["line_item_id"]: (i["grade"], i["disposition"]) for i in waiting["items"]}
+    assert grades == {"L1": ("A", "restock"), "L2": ("B", "refurbish")}
+
+    # The merchant approves: completed, and the automatic refund goes out
+    stack.call("POST", f"/v1/returns/{rid}/feedback", m_key, {"decision": "approve"})
+    done = poll(merchant_view, "refunded")
+    assert done["refund"]["status"] == "succeeded"
+    assert done["refund"]["amount"] == {"amount": "148.00", "currency": "EUR"}
+    refunds = stack.call("GET", f"/v1/returns/{rid}/refunds", m_key)["items"]
+    assert [r["status"] for r in refunds] == ["succeeded"]
+
+    # Track & trace: public, every milestone in order, no personal data
+    resp = stack.http.get(f"{stack.api}/v1/track/{tracking_token}", timeout=30)
+    assert resp.status_code == 200
+    tracked = resp.json()
+    assert tracked["status"] == "refunded"
+    assert [m["status"] for m in tracked["milestones"]] == LIFECYCLE
+    assert order["email"] not in resp.text and "Mustermann" not in resp.text
+
+
+def test_poison_message_ends_in_the_dlq(stack: Stack, poison: str) -> None:
+    import boto3
+
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=stack.creds["moto"],
+        region_name="eu-central-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    dlq = sqs.get_queue_url(QueueName="boomerang-tracking-dlq")["QueueUrl"]
+    deadline = time.monotonic() + 30
+    while True:
+        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if any(poison in m["Body"] for m in messages):
+            break
+        assert time.monotonic() < deadline, "the poison message never reached the DLQ"
+
+
+def test_outbox_holds_eml_files(stack: Stack) -> None:
+    outbox = Path(stack.creds["outbox"])
+    emails = sorted(outbox.glob("*.eml")) if outbox.exists() else []
+    if not emails:
+        pytest.skip("no email was sent in this run (only failed refunds send one so far)")
+    for path in emails:
+        msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        assert msg["To"] and msg["Subject"]
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("bash", "curl", "openssl")), reason="needs bash, curl and openssl"
+)
+def test_printed_walkthrough_runs(stack: Stack) -> None:
+    script = stack.state_dir / "walkthrough.sh"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        ["bash", str(script)], cwd=stack.state_dir, env=env, capture_output=True, text=True, timeout=90, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for status in ("label_created", "in_transit", "delivered", "received", "awaiting_feedback", "refunded"):
+        assert status in lines, result.stdout
+    assert "%PDF" in result.stdout
+    tracked = json.loads(lines[-1])
+    assert [m["status"] for m in tracked["milestones"]] == LIFECYCLE
+
+
+def test_refuses_a_taken_port_and_removes_stale_credentials(tmp_path: Path) -> None:
+    stale = tmp_path / "credentials.json"
+    stale.write_text("{}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "local",
+                "--port",
+                port,
+                "--moto-port",
+                str(free_port()),
+                "--state-dir",
+                str(tmp_path),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1, result.stderr
+    assert f"port {port} (API) is already in use" in result.stderr
+    assert not stale.exists()
+
+
+def test_stops_cleanly_on_sigint(stack: Stack) -> None:
+    """Last in this module: stops the stack."""
+    stack.proc.send_signal(signal.SIGINT)
+    try:
+        code = stack.proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the local stack did not stop within {STOP_TIMEOUT} s\n{stack.logs()}")
+    assert code == 0, stack.logs()
+    assert not (stack.state_dir / "credentials.json").exists()

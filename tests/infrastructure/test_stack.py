@@ -1,0 +1,441 @@
+"""The CDK stack, synthesized once in-process: built from infrastructure/definitions.py, least privilege, lint-clean.
+
+The synth packages the Chalice API (`chalice package`, wheels from PyPI on the first run, then its cache in
+.chalice/deployments) and builds the functions' layer (pip, cached in infrastructure/build/).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from chalicelib.config import Settings
+from infrastructure import definitions as d
+from infrastructure.assets import LAMBDA_GLIBC_MINOR
+from infrastructure.stack import SECRETS_PREFIX, TABLE_ACTIONS, BoomerangStack, ConfigurationError
+
+OPERATOR_KEY_SHA256 = "ab" * 32
+SENDER = "returns@shop.example"
+CONTEXT = {"operatorKeySha256": OPERATOR_KEY_SHA256, "senderEmail": SENDER, "publicBaseUrl": "https://returns.example"}
+
+# Actions AWS offers no resource-level permission for, so "Resource": "*" is the only possible scope.
+STAR_RESOURCE_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    # Step Functions' log delivery to CloudWatch Logs (added by CDK for `logs=`; documented as "*" only).
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+# cfn-lint findings we accept, with the reason.
+CFN_LINT_IGNORED = {
+    # "dependency already enforced by a GetAtt": CDK adds DependsOn on a function's role next to the GetAtt; harmless.
+    "W3005",
+}
+
+
+@dataclass
+class Synth:
+    stack: BoomerangStack
+    template: Template
+    json: dict[str, Any]
+    outdir: Path
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        resources: dict[str, dict[str, Any]] = self.json["Resources"]
+        return resources
+
+    def of_type(self, type_: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.resources.items() if v["Type"] == type_}
+
+    def logical_id(self, construct: Any) -> str:
+        child = construct.node.default_child if not isinstance(construct, cdk.CfnElement) else construct
+        return str(self.stack.resolve(child.logical_id))
+
+    def statements_of_role(self, role_logical_id: str) -> list[dict[str, Any]]:
+        statements: list[dict[str, Any]] = []
+        for policy in self.of_type("AWS::IAM::Policy").values():
+            if {"Ref": role_logical_id} in policy["Properties"]["Roles"]:
+                statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+        return statements
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    cdk_json = json.loads((d.ROOT / "infrastructure" / "cdk.json").read_text())
+    app = cdk.App(
+        context={**cdk_json.get("context", {}), **CONTEXT},  # as `cdk synth` would
+        outdir=str(outdir),
+        # CDK's own template validation takes ~18 s here; test_cfn_lint_finds_nothing checks the same and more.
+        builtin_cloud_formation_validation=False,
+    )
+    stack = BoomerangStack(app, "Boomerang")
+    template = Template.from_stack(stack)  # also fails on a dependency cycle
+    yield Synth(stack, template, template.to_json(), outdir)
+    shutil.rmtree(outdir, ignore_errors=True)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _render(value: Any) -> str:
+    """A CloudFormation string expression as text: literals kept, each GetAtt X.Arn as <X>, Refs as <Ref:X>."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return str(sep).join(_render(p) for p in parts)
+    if "Fn::GetAtt" in value:
+        return f"<{value['Fn::GetAtt'][0]}>"
+    if "Ref" in value:
+        return f"<Ref:{value['Ref']}>"
+    raise AssertionError(f"unexpected expression {value}")
+
+
+# -- state ---------------------------------------------------------------------------------------------------------
+
+
+def test_table_keys_indexes_and_ttl_come_from_the_definitions(synth: Synth) -> None:
+    t = d.TABLE
+    synth.template.resource_count_is("AWS::DynamoDB::Table", 1)
+    synth.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": t.pk, "KeyType": "HASH"}, {"AttributeName": t.sk, "KeyType": "RANGE"}],
+            "TimeToLiveSpecification": {"AttributeName": t.ttl_attribute, "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        },
+    )
+    (table,) = synth.of_type("AWS::DynamoDB::Table").values()
+    indexes = {
+        i["IndexName"]: (
+            [(k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]],
+            i["Projection"]["ProjectionType"],
+        )
+        for i in table["Properties"]["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {i.name: ([(i.pk, "HASH"), (i.sk, "RANGE")], "ALL") for i in t.indexes}
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_bucket_is_private_encrypted_and_ssl_only(synth: Synth) -> None:
+    synth.template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        },
+    )
+    synth.template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
+
+
+def test_every_queue_has_an_encrypted_dlq_with_the_defined_receive_count(synth: Synth) -> None:
+    queues = synth.of_type("AWS::SQS::Queue")
+    by_name = {q["Properties"]["QueueName"]: (logical, q["Properties"]) for logical, q in queues.items()}
+    assert set(by_name) == {n for q in d.QUEUES for n in (q.name, q.dlq_name)}
+    for q in d.QUEUES:
+        _, props = by_name[q.name]
+        dlq_logical, dlq_props = by_name[q.dlq_name]
+        assert props["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dlq_logical, "Arn"]},
+            "maxReceiveCount": q.max_receive_count,
+        }
+        assert props["VisibilityTimeout"] == q.visibility_timeout_seconds
+        assert props["SqsManagedSseEnabled"] is True
+        assert dlq_props["SqsManagedSseEnabled"] is True
+
+
+def test_queue_consumers_report_partial_batch_failures(synth: Synth) -> None:
+    mappings = list(synth.of_type("AWS::Lambda::EventSourceMapping").values())
+    consumed = [q for q in d.QUEUES if q.consumer]
+    assert len(mappings) == len(consumed)
+    for q in consumed:
+        queue = synth.logical_id(synth.stack.queues[q.name])
+        function = synth.logical_id(synth.stack.functions[q.consumer or ""])
+        (mapping,) = [m for m in mappings if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}]
+        assert mapping["Properties"]["FunctionName"] == {"Ref": function}
+        assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["Properties"]["BatchSize"] == q.batch_size
+
+
+def test_event_bus_is_named_as_defined_and_archived(synth: Synth) -> None:
+    synth.template.has_resource_properties("AWS::Events::EventBus", {"Name": d.EVENT_BUS_NAME})
+    synth.template.has_resource_properties(
+        "AWS::Events::Archive", {"EventPattern": {"source": [d.EVENT_SOURCE]}, "RetentionDays": Match.any_value()}
+    )
+
+
+# -- compute -------------------------------------------------------------------------------------------------------
+
+
+def test_every_defined_function_exists_with_its_handler_and_limits(synth: Synth) -> None:
+    assert set(synth.stack.functions) == {fn.name for fn in d.FUNCTIONS}
+    for fn in d.FUNCTIONS:
+        props = synth.resources[synth.logical_id(synth.stack.functions[fn.name])]["Properties"]
+        assert props["Handler"] == f"functions.{fn.name}.handler.handler"
+        assert (d.ROOT / "functions" / fn.name / "handler.py").is_file()
+        assert props["Runtime"] == "python3.11"
+        assert props["Timeout"] == fn.timeout_seconds
+        assert props["MemorySize"] == fn.memory_mb
+        assert len(props["Layers"]) == 1
+
+
+def test_every_lambda_gets_every_required_setting_and_secrets_only_as_references(synth: Synth) -> None:
+    required = {name.upper() for name, field in Settings.model_fields.items() if field.is_required()}
+    lambdas = {**synth.of_type("AWS::Lambda::Function"), **synth.of_type("AWS::Serverless::Function")}
+    assert len(lambdas) == len(d.FUNCTIONS) + 1  # + the API
+    for logical, fn in lambdas.items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert required <= set(env), f"{logical} misses settings {required - set(env)}"
+        assert env["SENDER_EMAIL"] == SENDER
+        assert env["SECRETS_PREFIX"] == SECRETS_PREFIX
+        if logical != "APIHandler":
+            # least privilege: the workflow functions authenticate nobody, so they get no API secrets
+            assert not {"OPERATOR_KEY_SHA256", "PORTAL_TOKEN_SECRET", "EASYPOST_WEBHOOK_SECRET"} & set(env), logical
+    api_env = synth.resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api_env["OPERATOR_KEY_SHA256"] == OPERATOR_KEY_SHA256
+    assert re.fullmatch(
+        r"\{\{resolve:secretsmanager:<Ref:PortalTokenSecret\w+>:SecretString:::\}\}",
+        _render(api_env["PORTAL_TOKEN_SECRET"]),
+    )
+    assert _render(api_env["EASYPOST_WEBHOOK_SECRET"]).startswith("{{resolve:secretsmanager:<Ref:EasypostWebhookSecret")
+
+
+def test_state_machines_are_the_asl_files_with_every_placeholder_substituted(synth: Synth) -> None:
+    for sm in d.STATE_MACHINES:
+        machine = synth.resources[synth.logical_id(synth.stack.state_machines[sm.name])]
+        rendered = _render(machine["Properties"]["DefinitionString"])
+        assert "${" not in rendered
+        expected = sm.definition({fn.name: f"<{synth.logical_id(f)}>" for fn, f in _functions(synth)})
+        assert json.loads(rendered) == json.loads(expected)
+        assert machine["Properties"]["StateMachineName"] == sm.name
+        assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+        assert machine["Properties"]["LoggingConfiguration"]["IncludeExecutionData"] is False
+
+
+def test_state_machine_roles_invoke_exactly_their_functions(synth: Synth) -> None:
+    for sm in d.STATE_MACHINES:
+        machine = synth.resources[synth.logical_id(synth.stack.state_machines[sm.name])]
+        role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+        invoked = [
+            r
+            for s in synth.statements_of_role(role)
+            if "lambda:InvokeFunction" in _as_list(s["Action"])
+            for r in _as_list(s["Resource"])
+        ]
+        expected = {synth.logical_id(synth.stack.functions[name]) for name in sm.functions.values()}
+        assert sorted(invoked, key=str) == sorted(({"Fn::GetAtt": [e, "Arn"]} for e in expected), key=str)
+
+
+# -- permissions ---------------------------------------------------------------------------------------------------
+
+
+def _all_statements(synth: Synth) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    for logical, res in synth.resources.items():
+        props = res.get("Properties", {})
+        if res["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            found += [(logical, s) for s in props["PolicyDocument"]["Statement"]]
+        if res["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                found += [(logical, s) for s in policy["PolicyDocument"]["Statement"]]
+    return found
+
+
+def test_no_wildcard_actions_and_star_resources_only_where_aws_requires_them(synth: Synth) -> None:
+    statements = _all_statements(synth)
+    assert statements
+    for logical, s in statements:
+        actions = _as_list(s["Action"])
+        assert all(a != "*" and not a.endswith(":*") for a in actions), (logical, actions)
+        if "*" in _as_list(s.get("Resource", [])):
+            assert set(actions) <= STAR_RESOURCE_ACTIONS, (logical, actions)
+    for logical, role in synth.of_type("AWS::IAM::Role").items():
+        assert not role["Properties"].get("ManagedPolicyArns"), f"{logical} uses a managed policy"
+
+
+def _permissions(synth: Synth, role_logical_id: str) -> dict[str, set[str]]:
+    """action -> the resources it is allowed on, rendered as text."""
+    allowed: dict[str, set[str]] = {}
+    for s in synth.statements_of_role(role_logical_id):
+        assert s["Effect"] == "Allow"
+        for action in _as_list(s["Action"]):
+            allowed.setdefault(action, set()).update(_render(r) for r in _as_list(s["Resource"]))
+    return allowed
+
+
+def test_api_role_has_exactly_the_permissions_the_api_needs(synth: Synth) -> None:
+    role = synth.logical_id(synth.stack.api_role)
+    assert synth.resources["APIHandler"]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+    table = f"<{synth.logical_id(synth.stack.table)}>"
+    bucket_objects = f"<{synth.logical_id(synth.stack.bucket)}>/*"
+    queue = f"<{synth.logical_id(synth.stack.queues[d.TRACKING_QUEUE.name])}>"
+    machines = {name: f"<Ref:{synth.logical_id(m)}>" for name, m in synth.stack.state_machines.items()}
+    merchants = (
+        f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}/merchants/*"
+    )
+    expected = {
+        "logs:CreateLogStream": {f"<{synth.logical_id(synth.stack.api_log_group)}>"},
+        "logs:PutLogEvents": {f"<{synth.logical_id(synth.stack.api_log_group)}>"},
+        "xray:PutTraceSegments": {"*"},
+        "xray:PutTelemetryRecords": {"*"},
+        **{a: {table, f"{table}/index/*"} for a in TABLE_ACTIONS},
+        "s3:GetObject": {bucket_objects},
+        "s3:PutObject": {bucket_objects},
+        "sqs:SendMessage": {queue},
+        "events:PutEvents": {f"<{synth.logical_id(synth.stack.event_bus)}>"},
+        "states:StartExecution": set(machines.values()),
+        "states:SendTaskSuccess": {machines[d.PROCESSING.name]},
+        "ssm:GetParameter": {merchants},
+        "ssm:PutParameter": {merchants},
+    }
+    assert _permissions(synth, role) == expected
+    assert "dynamodb:Scan" not in expected
+
+
+def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
+    signature = {
+        "table": "dynamodb:Query",
+        "bucket": "s3:PutObject",
+        "queue": "sqs:SendMessage",
+        "events": "events:PutEvents",
+        "workflows": "states:StartExecution",
+        "secrets": "ssm:GetParameter",
+        "mail": "ses:SendRawEmail",
+    }
+    for fn in d.FUNCTIONS:
+        props = synth.resources[synth.logical_id(synth.stack.functions[fn.name])]["Properties"]
+        allowed = _permissions(synth, props["Role"]["Fn::GetAtt"][0])
+        for need, action in signature.items():
+            assert (action in allowed) == (need in fn.needs), (fn.name, need)
+        assert "ssm:PutParameter" not in allowed
+        if "secrets" in fn.needs:
+            assert allowed["ssm:GetParameter"] == {
+                f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}/merchants/*"
+            }
+        if "mail" in fn.needs:
+            (statement,) = [
+                s
+                for s in synth.statements_of_role(props["Role"]["Fn::GetAtt"][0])
+                if "ses:SendRawEmail" in _as_list(s["Action"])
+            ]
+            assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": SENDER}}
+
+
+# -- packages and lint ---------------------------------------------------------------------------------------------
+
+
+def _wheel_tags(names: list[str], read: Any) -> dict[str, list[str]]:
+    tags: dict[str, list[str]] = {}
+    for name in names:
+        if re.fullmatch(r"[^/]+\.dist-info/WHEEL", name):
+            tags[name.split("/")[0]] = [line[5:] for line in read(name).splitlines() if line.startswith("Tag: ")]
+    return tags
+
+
+def _loads_on_lambda(tag: str) -> bool:
+    platform = tag.rsplit("-", 1)[-1]
+    if platform == "any":
+        return True
+    ok = False
+    for p in platform.split("."):
+        m = re.fullmatch(r"manylinux_2_(\d+)_x86_64", p)
+        ok |= p in {"manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64"} or bool(
+            m and int(m.group(1)) <= LAMBDA_GLIBC_MINOR
+        )
+    return ok
+
+
+def test_packaged_wheels_load_on_the_lambda_runtime(synth: Synth) -> None:
+    """A wheel built on this machine (tag linux_x86_64) links this machine's libraries: it breaks on Lambda."""
+    code_uri = synth.resources["APIHandler"]["Properties"]["CodeUri"]
+    with zipfile.ZipFile(synth.outdir / f"asset.{code_uri['Key']}") as zf:
+        api = _wheel_tags(zf.namelist(), lambda n: zf.read(n).decode())
+    (layer_version,) = synth.of_type("AWS::Lambda::LayerVersion").values()  # the one layer every function shares
+    with zipfile.ZipFile(synth.outdir / f"asset.{layer_version['Properties']['Content']['S3Key']}") as zf:
+        assert all(n.startswith("python/") for n in zf.namelist())
+        layer = _wheel_tags(
+            [n.removeprefix("python/") for n in zf.namelist()], lambda n: zf.read(f"python/{n}").decode()
+        )
+    for where, tags in (("API package", api), ("functions layer", layer)):
+        assert tags, where
+        bad = {dist: t for dist, t in tags.items() if not any(_loads_on_lambda(tag) for tag in t)}
+        assert not bad, f"{where}: wheels that will not load on python3.11 Lambda (Amazon Linux 2): {bad}"
+
+
+def test_cfn_lint_finds_nothing(synth: Synth, tmp_path: Path) -> None:
+    path = tmp_path / "Boomerang.template.json"
+    path.write_text(json.dumps(synth.json))
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run(
+        [str(cfn_lint), "--format", "json", "--ignore-checks", *sorted(CFN_LINT_IGNORED), "--", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    findings = json.loads(result.stdout or "[]")
+    assert findings == [], json.dumps(findings, indent=1)
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_context_is_refused_before_anything_is_built() -> None:
+    for missing in ("operatorKeySha256", "senderEmail"):
+        context = {k: v for k, v in CONTEXT.items() if k != missing}
+        with pytest.raises(ConfigurationError, match=missing):
+            BoomerangStack(cdk.App(context=context), "Boomerang")
+    with pytest.raises(ConfigurationError, match="operatorKeySha256"):
+        BoomerangStack(cdk.App(context={**CONTEXT, "operatorKeySha256": "not-a-hash"}), "Boomerang")
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+
+
+def _functions(synth: Synth) -> list[tuple[d.Function, Any]]:
+    return [(fn, synth.stack.functions[fn.name]) for fn in d.FUNCTIONS]
+
+
+def test_synth_leaves_the_process_environment_as_it_was(synth: Synth) -> None:
+    # chalice copies the stage's environment into os.environ while packaging; that must not leak into the
+    # process (other tests in the same worker read settings from it)
+    assert "OPERATOR_KEY_SHA256" not in os.environ
+    assert os.environ.get("BOOMERANG_OPERATOR_KEY") == "op_test_0123456789abcdef"
