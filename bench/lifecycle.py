@@ -9,13 +9,11 @@ a one-click refund (refund state machine), plus the read endpoints a client poll
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -23,7 +21,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 from bench.counter import DynamoCallCounter, wrap_lambda_router
-from tests.support import OPERATOR_KEY, Api
+from tests.support import OPERATOR_KEY, Api, SteppingClock, easypost_event, sqs_event
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 FAST = {"RefundRetryIntervalSeconds": 1, "RefundRetryBackoffRate": 1, "TaskRetryIntervalSeconds": 1}
@@ -88,40 +86,6 @@ class _Label:
         self.api.label = ""
 
 
-class SteppingClock:
-    """The app's clock, moved on by the bench so carrier times and ours interleave as in life."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC) - timedelta(days=2)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)
-        return self.now
-
-    def advance(self, hours: float) -> str:
-        self.now += timedelta(hours=hours)
-        return self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def easypost_event(event_id: str, tracking_code: str, status: str, at: str) -> bytes:
-    return json.dumps(
-        {
-            "id": event_id,
-            "object": "Event",
-            "description": "tracker.updated",
-            "result": {
-                "object": "Tracker",
-                "tracking_code": tracking_code,
-                "status": status,
-                "status_detail": "arrived_at_facility",
-                "updated_at": at,
-                "tracking_details": [{"status": status, "datetime": at, "message": "scan"}],
-            },
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
 @dataclass
 class LifecycleResult:
     counter: DynamoCallCounter
@@ -150,22 +114,7 @@ class Lifecycle:
         msgs = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
             "Messages", []
         )
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": {},
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:boomerang-tracking",
-                    "awsRegion": "eu-central-1",
-                }
-                for m in msgs
-            ]
-        }
+        event = sqs_event(msgs)
         result = lambda_router.call_handler("tracking_consumer", event)  # the bench's wrapper counts it
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         assert not failed, f"tracking consumer failed {failed}"

@@ -175,3 +175,70 @@ def received_return(api: Api, tenant: dict[str, Any], lines: list[dict[str, Any]
 
 def inspect(api: Api, tenant: dict[str, Any], ret: dict[str, Any], lines: list[dict[str, Any]]) -> None:
     api.ok("POST", f"/v1/warehouse/returns/{ret['id']}/inspection", tenant["wh_key"], {"items": lines}, 202)
+
+
+# ----- carriers and queues -------------------------------------------------------------------------------------
+TRACKING_QUEUE_ARN = "arn:aws:sqs:eu-central-1:123456789012:boomerang-tracking"
+
+
+def easypost_event(event_id: str, tracking_code: str, status: str, at: str) -> bytes:
+    """An EasyPost `tracker.updated` event body, compact as EasyPost sends it."""
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "Event",
+            "description": "tracker.updated",
+            "result": {
+                "object": "Tracker",
+                "tracking_code": tracking_code,
+                "status": status,
+                "status_detail": "arrived_at_facility",
+                "updated_at": at,
+                "tracking_details": [{"status": status, "datetime": at, "message": "scan"}],
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Lambda event for SQS messages as ReceiveMessage returns them (the local pollers build the same)."""
+    from local.pollers import lambda_event
+
+    return lambda_event(messages, TRACKING_QUEUE_ARN, "eu-central-1")
+
+
+def drain_queue(queue_url: str, consumer: str = "tracking_consumer") -> dict[str, Any]:
+    """Play the SQS event source mapping once: receive a batch, hand it to the consumer, delete what succeeded."""
+    import boto3
+
+    from local.lambda_router import call_handler
+
+    sqs = boto3.client("sqs")
+    msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    result = call_handler(consumer, sqs_event(msgs))
+    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    for m in msgs:
+        if m["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return {"count": len(msgs), "failed": failed}
+
+
+class SteppingClock:
+    """The app's clock, advanced by the caller: carrier times and our times then interleave like in life."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        self._step = timedelta(milliseconds=1)
+        self.now = datetime.now(UTC) - timedelta(days=2)
+
+    def __call__(self) -> Any:
+        self.now += self._step  # time moves on between two reads, as it does
+        return self.now
+
+    def advance(self, hours: float) -> str:
+        from datetime import timedelta
+
+        self.now += timedelta(hours=hours)
+        return self.now.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -13,48 +12,13 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.domain.signatures import easypost_signature
-from local.lambda_router import call_handler
-from tests.support import Api
+from tests.support import Api, SteppingClock, drain_queue, easypost_event
 
 
 @pytest.fixture
 def api(aws) -> Any:
     with Client(app) as client:
         yield Api(client)
-
-
-def easypost_event(event_id: str, tracking_code: str, status: str, at: str) -> bytes:
-    return json.dumps(
-        {
-            "id": event_id,
-            "object": "Event",
-            "description": "tracker.updated",
-            "result": {
-                "object": "Tracker",
-                "tracking_code": tracking_code,
-                "status": status,
-                "status_detail": "arrived_at_facility",
-                "updated_at": at,
-                "tracking_details": [{"status": status, "datetime": at, "message": "scan"}],
-            },
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
-class SteppingClock:
-    """The app's clock, advanced by the test: carrier times and our times then interleave like in life."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC) - timedelta(days=2)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)  # time moves on between two reads, as it does
-        return self.now
-
-    def advance(self, hours: float) -> str:
-        self.now += timedelta(hours=hours)
-        return self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture
@@ -72,32 +36,7 @@ def post_easypost(api: Api, body: bytes) -> Any:
 
 
 def drain_tracking_queue(aws) -> dict[str, Any]:
-    """Play the SQS event source mapping: receive a batch, hand it to the consumer, delete what succeeded."""
-    sqs = boto3.client("sqs")
-    url = aws.queue_urls["boomerang-tracking"]
-    msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-    event = {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:boomerang-tracking",
-                "awsRegion": "eu-central-1",
-            }
-            for m in msgs
-        ]
-    }
-    result = call_handler("tracking_consumer", event)
-    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-    for m in msgs:
-        if m["MessageId"] not in failed:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return {"count": len(msgs), "failed": failed}
+    return drain_queue(aws.queue_urls["boomerang-tracking"])
 
 
 def wait_for(api: Api, key: str, return_id: str, status: str, timeout: float = 30) -> dict[str, Any]:

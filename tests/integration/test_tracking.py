@@ -13,7 +13,7 @@ from chalice.test import Client
 from app import app
 from chalicelib.domain.signatures import easypost_signature
 from local.lambda_router import call_handler
-from tests.support import Api
+from tests.support import Api, easypost_event, sqs_event
 
 SECRET = "whsec-easypost-tests"
 
@@ -25,21 +25,7 @@ def api(aws) -> Any:
 
 
 def event(event_id: str, code: str, status: str, at: str = "2026-11-25T08:00:00Z") -> bytes:
-    return json.dumps(
-        {
-            "id": event_id,
-            "object": "Event",
-            "description": "tracker.updated",
-            "result": {
-                "object": "Tracker",
-                "tracking_code": code,
-                "status": status,
-                "updated_at": at,
-                "tracking_details": [{"status": status, "datetime": at, "message": "scan"}],
-            },
-        },
-        separators=(",", ":"),
-    ).encode()
+    return easypost_event(event_id, code, status, at)
 
 
 def post(api: Api, body: bytes, signature: str | None = "auto") -> Any:
@@ -55,25 +41,6 @@ def queue_messages(aws) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs")
     url = aws.queue_urls["boomerang-tracking"]
     return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
-
-
-def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:boomerang-tracking",
-                "awsRegion": "eu-central-1",
-            }
-            for m in messages
-        ]
-    }
 
 
 def consume(bodies: list[bytes], provider: str = "easypost") -> dict[str, Any]:
