@@ -28,6 +28,22 @@ HOST = "127.0.0.1"
 REGION = "eu-central-1"
 #: Retry intervals of the state machines (ASL ${Placeholders}), seconds: short, so local mode feels live.
 LOCAL_INTERVALS = {"TaskRetryIntervalSeconds": 1, "RefundRetryIntervalSeconds": 2}
+
+
+def state_machine_settings() -> dict[str, int]:
+    """LOCAL_INTERVALS, each overridable by an env var of its name in upper snake case
+    (e.g. REFUND_RETRY_INTERVAL_SECONDS=1 REFUND_RETRY_BACKOFF_RATE=1: a dead refund target fails in seconds)."""
+    from infrastructure.definitions import STATE_MACHINES
+
+    names = {k for sm in STATE_MACHINES for k in sm.settings}
+    out = dict(LOCAL_INTERVALS)
+    for name in names:
+        env_name = "".join(f"_{ch}" if ch.isupper() else ch.upper() for ch in name).lstrip("_")
+        if os.environ.get(env_name):
+            out[name] = int(os.environ[env_name])
+    return out
+
+
 FEEDBACK_TIMEOUT_SECONDS = "300"
 
 
@@ -149,7 +165,7 @@ class LocalStack:
 
         from local.provision import provision
 
-        resources = provision(boto3.session.Session(), settings_overrides=LOCAL_INTERVALS)
+        resources = provision(boto3.session.Session(), settings_overrides=state_machine_settings())
         os.environ.update(resources.env())
         say("resources provisioned (table, bucket, queues, bus, functions, state machines)")
 

@@ -100,7 +100,15 @@ class Stack:
 
 def _start(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BOOMERANG_", "PORTAL_", "EASYPOST_"))}
-    env.update({"LOCAL_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "LOCAL_STATE_DIR": str(state_dir),
+            "PYTHONUNBUFFERED": "1",
+            # a refund target that never answers fails within seconds (6 attempts, 1 s apart)
+            "REFUND_RETRY_INTERVAL_SECONDS": "1",
+            "REFUND_RETRY_BACKOFF_RATE": "1",
+        }
+    )
     api_port, moto_port = free_port(), free_port()
     while moto_port == api_port:
         moto_port = free_port()
@@ -307,14 +315,82 @@ def test_poison_message_ends_in_the_dlq(stack: Stack, poison: str) -> None:
         assert time.monotonic() < deadline, "the poison message never reached the DLQ"
 
 
-def test_outbox_holds_eml_files(stack: Stack) -> None:
+def test_a_failed_refund_emails_the_merchant_into_the_outbox(stack: Stack) -> None:
+    # Given a merchant whose refund webhook points at a port nobody listens on
+    op = stack.creds["operator_key"]
+    address = {
+        "name": "Lager",
+        "street": "Weg",
+        "house_number": "1",
+        "postal_code": "20457",
+        "city": "Hamburg",
+        "country": "DE",
+    }
+    wh = stack.call("POST", "/v1/admin/warehouses", op, {"name": "Outbox test", "address": address}, 201)
+    slug = f"outbox-{int(time.time() * 1000)}"
+    m = stack.call(
+        "POST",
+        "/v1/admin/merchants",
+        op,
+        {"name": "Outbox Shop", "slug": slug, "warehouse_id": wh["id"], "contact_email": "finance@outbox.example"},
+        201,
+    )
+    mk = m["api_key"]
+    stack.call(
+        "PUT",
+        "/v1/settings/refunds",
+        mk,
+        {
+            "target": "webhook",
+            "auto_refund": False,
+            "webhook_url": f"http://127.0.0.1:{free_port()}/refunds",
+            "webhook_secret": "outbox-secret-0123456789",
+        },
+    )
+    order = {
+        "order_number": "OB-1",
+        "email": "kim@example.com",
+        "currency": "EUR",
+        "ordered_at": "2026-11-01T10:00:00Z",
+        "delivered_at": datetime.now(UTC).isoformat(),
+        "shipping_address": address,
+        "items": [{"line_item_id": "L1", "sku": "S", "name": "Shirt", "quantity": 1, "unit_price": "10.00"}],
+    }
+    stack.call("POST", "/v1/orders", mk, order, 201)
+    token = stack.call(
+        "POST", f"/v1/portal/merchants/{slug}/sessions", None, {"order_number": "OB-1", "email": "kim@example.com"}, 201
+    )["token"]
+    ret = stack.call(
+        "POST",
+        "/v1/portal/returns",
+        token,
+        {"items": [{"line_item_id": "L1", "quantity": 1, "reason": "too_small"}]},
+        201,
+    )
+    stack.call("POST", "/v1/warehouse/scans", wh["api_key"], {"barcode": ret["tracking_number"]})
+    stack.call(
+        "POST",
+        f"/v1/warehouse/returns/{ret['id']}/inspection",
+        wh["api_key"],
+        {"items": [{"line_item_id": "L1", "received_quantity": 1, "checks": {}}]},
+        202,
+    )
+    poll(lambda: stack.call("GET", f"/v1/returns/{ret['id']}", mk), "completed")
+    # When the merchant clicks refund and the target never answers
+    refund = stack.call("POST", f"/v1/returns/{ret['id']}/refund", mk, {}, 202)
+    poll(lambda: stack.call("GET", f"/v1/returns/{ret['id']}", mk)["refund"], "failed", timeout=60)
+    # Then an email to the merchant's contact lands in the outbox as an .eml file
     outbox = Path(stack.creds["outbox"])
-    emails = sorted(outbox.glob("*.eml")) if outbox.exists() else []
-    if not emails:
-        pytest.skip("no email was sent in this run (only failed refunds send one so far)")
-    for path in emails:
-        msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-        assert msg["To"] and msg["Subject"]
+    deadline = time.monotonic() + 15
+    while True:
+        mails = [BytesParser(policy=policy.default).parsebytes(p.read_bytes()) for p in outbox.glob("*.eml")]
+        mine = [msg for msg in mails if msg["To"] == "finance@outbox.example"]
+        if mine:
+            break
+        assert time.monotonic() < deadline, "no email in the outbox"
+        time.sleep(0.2)
+    assert refund["refund_id"] in mine[0]["Subject"]
+    assert "kim@example.com" not in mine[0].get_content()
 
 
 @pytest.mark.skipif(
