@@ -6,8 +6,6 @@ from typing import Any
 
 from chalicelib.adapters.aws_clients import client
 
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
-
 
 class S3Files:
     def __init__(self, bucket: str) -> None:

@@ -179,6 +179,7 @@ class Return:
     tracking_number: str | None = None
     label_key: str | None = None
     discrepancies: list[dict[str, Any]] = field(default_factory=list)
+    parcel_photos: list[str] = field(default_factory=list)
     refund: RefundSummary | None = None
     refunded_total: Decimal = Decimal("0")
     feedback_task_token: str | None = None
@@ -335,7 +336,7 @@ class Return:
             item.received_quantity = received
             item.checks = dict(line.get("checks") or {})
             item.notes = line.get("notes")
-            item.photos = list(line.get("photos") or [])
+            item.photos = list(dict.fromkeys([*item.photos, *(line.get("photos") or [])]))
             item.status = ItemStatus.RECEIVED if received > 0 else ItemStatus.MISSING
         discrepancies: list[dict[str, Any]] = []
         for item in self.items:
@@ -456,6 +457,25 @@ class Return:
                 item.clarify = False
         self._note("feedback.timed_out", actor, at, default=default)
         self._move(S.COMPLETED, actor, at, decision="default")
+
+    # ----- photos -------------------------------------------------------------------------------------
+    def record_photo(self, key: str, line_item_id: str | None, *, actor: str, at: datetime) -> bool:
+        """A checked image uploaded for an item (or the parcel). Idempotent: False if already recorded."""
+        photos = self.item(line_item_id).photos if line_item_id else self.parcel_photos
+        if key in photos:
+            return False
+        photos.append(key)
+        self.updated_at = max(self.updated_at, at)
+        self._note("photo.added", actor, at, key=key, **({"line_item_id": line_item_id} if line_item_id else {}))
+        return True
+
+    def reject_photo(self, key: str, reason: str, *, actor: str, at: datetime) -> None:
+        """An upload that is not an image: forget it wherever it was referenced."""
+        for photos in [self.parcel_photos, *(i.photos for i in self.items)]:
+            if key in photos:
+                photos.remove(key)
+        self.updated_at = max(self.updated_at, at)
+        self._note("photo.rejected", actor, at, key=key, reason=reason)
 
     # ----- money --------------------------------------------------------------------------------------
     def accepted_value(self) -> Decimal:

@@ -9,6 +9,7 @@ from chalicelib.bootstrap import Container
 from chalicelib.domain.errors import ConcurrentModification, NotFound, Unavailable, ValidationFailed
 from chalicelib.domain.identifiers import new_id, new_token
 from chalicelib.domain.orders import Order, eligibility
+from chalicelib.domain.photos import thumbnail_key
 from chalicelib.domain.returns import Return, ReturnItem, ReturnStatus, TimelineEntry, iso
 from chalicelib.domain.tenants import Merchant
 from chalicelib.observability import logger
@@ -231,9 +232,7 @@ def to_view(c: Container, ret: Return, timeline: list[TimelineEntry], *, audienc
             "disposition": it.disposition.value if it.disposition else None,
             "status": it.status.value,
             "unit_price": {"amount": str(it.unit_price), "currency": ret.currency},
-            "photos": []
-            if audience == "customer"
-            else [{"key": k, "url": c.files.presigned_get(k, ttl), "thumbnail_url": None} for k in it.photos],
+            "photos": [] if audience == "customer" else _photo_views(c, it.photos),
         }
         if audience != "customer":
             view.update({"checks": it.checks, "notes": it.notes, "clarify": it.clarify, "rule": it.rule})
@@ -264,9 +263,19 @@ def to_view(c: Container, ret: Return, timeline: list[TimelineEntry], *, audienc
         "label": label,
         "items": items,
         "discrepancies": ret.discrepancies,
+        "parcel_photos": [] if audience == "customer" else _photo_views(c, ret.parcel_photos),
         "timeline": entries,
         "refund": ret.refund.to_dict() if ret.refund else None,
     }
+
+
+def _photo_views(c: Container, keys: list[str]) -> list[dict[str, Any]]:
+    """Photos as short-lived presigned GET URLs (the bucket is private), with their thumbnails."""
+    ttl = c.settings.label_url_ttl_seconds
+    return [
+        {"key": k, "url": c.files.presigned_get(k, ttl), "thumbnail_url": c.files.presigned_get(thumbnail_key(k), ttl)}
+        for k in keys
+    ]
 
 
 def list_returns(

@@ -7,11 +7,13 @@ from typing import Any
 from chalicelib.bootstrap import Container
 from chalicelib.domain.errors import ConcurrentModification, NotFound, ValidationFailed
 from chalicelib.domain.identifiers import new_id
+from chalicelib.domain.photos import IMAGE_TYPES as PHOTO_TYPES
+from chalicelib.domain.photos import photo_key
 from chalicelib.domain.returns import Return, ReturnStatus
 from chalicelib.observability import logger
 from chalicelib.services.common import check_tenant, commit
 
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
+IMAGE_TYPES = tuple(PHOTO_TYPES)
 
 
 def receive_scan(c: Container, warehouse_id: str, barcode: str) -> Return:
@@ -41,8 +43,7 @@ def photo_upload(
     check_tenant(ret, warehouse_id=warehouse_id)
     if line_item_id is not None and line_item_id not in {i.line_item_id for i in ret.items}:
         raise ValidationFailed.at(["line_item_id"], f"'{line_item_id}' is not an item of this return")
-    ext = content_type.split("/")[1]
-    key = f"photos/{ret.merchant_id}/{ret.id}/{line_item_id or 'parcel'}/{new_id('ph')}.{ext}"
+    key = photo_key(ret.merchant_id, ret.id, line_item_id, new_id("ph"), content_type)
     upload = c.files.presigned_post(key, content_type, c.settings.photo_max_bytes, 900)
     return {"key": key, "upload": upload}
 

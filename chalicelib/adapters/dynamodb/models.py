@@ -159,6 +159,7 @@ class ReturnRecord(Base):
     label_key = UnicodeAttribute(null=True)
     items = JSONAttribute()
     discrepancies = JSONAttribute(null=True)
+    parcel_photos = JSONAttribute(null=True)
     refund = JSONAttribute(null=True)
     refunded_total = UnicodeAttribute(default="0")
     feedback_task_token = UnicodeAttribute(null=True)

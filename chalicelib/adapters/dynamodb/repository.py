@@ -121,6 +121,7 @@ def _return_to_record(ret: Return) -> ReturnRecord:
         label_key=ret.label_key,
         items=[_item_to_json(i) for i in ret.items],
         discrepancies=ret.discrepancies,
+        parcel_photos=ret.parcel_photos,
         refund=(
             {
                 "id": ret.refund.id,
@@ -172,6 +173,7 @@ def _return_from_record(rec: ReturnRecord) -> Return:
         tracking_number=rec.tracking_number,
         label_key=rec.label_key,
         discrepancies=list(rec.discrepancies or []),
+        parcel_photos=list(rec.parcel_photos or []),
         refund=refund,
         refunded_total=Decimal(rec.refunded_total or "0"),
         feedback_task_token=rec.feedback_task_token,
