@@ -56,7 +56,29 @@ class Queue:
 
 
 TRACKING_QUEUE = Queue("TrackingQueue", "boomerang-tracking", consumer="tracking_consumer")
-QUEUES = (TRACKING_QUEUE,)
+# Photo uploads (S3 event notifications, see BUCKET_NOTIFICATIONS). Visibility > the consumer's timeout, as Lambda
+# requires; small batches, as each message means downloading and decoding an image of up to photo_max_bytes.
+PHOTO_QUEUE = Queue(
+    "PhotoQueue", "boomerang-photos", visibility_timeout_seconds=180, consumer="photo_processor", batch_size=5
+)
+QUEUES = (TRACKING_QUEUE, PHOTO_QUEUE)
+
+
+@dataclass(frozen=True)
+class BucketNotification:
+    """Objects created in the files bucket under `prefix` are announced on `queue` (S3 -> SQS).
+
+    Not `@app.on_s3_event`: Chalice cannot package it (PLATFORM-NOTES). The queue's policy lets S3 (this bucket
+    only) send to it. The first message after the configuration is S3's `s3:TestEvent`; keys arrive URL-encoded.
+    """
+
+    prefix: str
+    queue: Queue
+    events: tuple[str, ...] = ("s3:ObjectCreated:*",)
+
+
+# Uploads under photos/ only: the thumbnails the consumer writes (thumbs/) must not come back to it.
+BUCKET_NOTIFICATIONS = (BucketNotification(prefix="photos/", queue=PHOTO_QUEUE),)
 
 EVENT_BUS_NAME = "boomerang-events"
 EVENT_SOURCE = "boomerang"
@@ -69,17 +91,23 @@ class Function:
     name: str
     timeout_seconds: int = 30
     memory_mb: int = 512
-    needs: tuple[str, ...] = ()  # table, bucket, events, workflows, secrets, mail, queue
+    # table, bucket, events, workflows, secrets, mail, queue, photo_uploads (delete rejected uploads under photos/)
+    needs: tuple[str, ...] = ()
 
 
 FUNCTIONS = (
-    Function("classify_items", needs=("table", "events")),
+    Function("classify_items", needs=("table", "events", "mail")),
     Function("await_feedback", needs=("table", "events", "workflows")),
     Function("feedback_timeout", needs=("table", "events")),
+    Function("apply_dispositions", needs=("table", "events", "secrets")),
     Function("auto_refund", needs=("table", "events", "workflows")),
     Function("send_refund", timeout_seconds=20, needs=("table", "events", "secrets", "mail")),
     Function("refund_failed", needs=("table", "events", "mail")),
     Function("tracking_consumer", timeout_seconds=50, needs=("table", "events")),
+    # decodes images for thumbnails: more memory, which on Lambda is also more CPU
+    Function(
+        "photo_processor", timeout_seconds=60, memory_mb=1024, needs=("table", "bucket", "events", "photo_uploads")
+    ),
 )
 
 
@@ -110,6 +138,7 @@ PROCESSING = StateMachine(
         "ClassifyItemsFunctionArn": "classify_items",
         "AwaitFeedbackFunctionArn": "await_feedback",
         "FeedbackTimeoutFunctionArn": "feedback_timeout",
+        "ApplyDispositionsFunctionArn": "apply_dispositions",
         "AutoRefundFunctionArn": "auto_refund",
     },
     settings={"TaskRetryIntervalSeconds": 2},

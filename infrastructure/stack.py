@@ -35,6 +35,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -64,6 +65,9 @@ TABLE_ACTIONS = (
     "dynamodb:ConditionCheckItem",
 )
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")  # X-Ray supports no resource-level scoping
+S3_EVENT_TYPES = {"s3:ObjectCreated:*": s3.EventType.OBJECT_CREATED}  # definitions.BucketNotification.events
+# The construct id CDK gives the (per stack) Lambda behind Custom::S3BucketNotifications (aws-s3, stable since v1).
+NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _EMAIL = re.compile(r"^[^@\s]+@([^@\s]+\.[^@\s]+)$")
@@ -119,6 +123,7 @@ class BoomerangStack(cdk.Stack):
         self.table = self._table()
         self.bucket = self._bucket()
         self.queues, self.dead_letter_queues = self._queues()
+        self._bucket_notifications()
         self.event_bus = self._event_bus()
 
         self.portal_token_secret = secretsmanager.Secret(
@@ -202,9 +207,17 @@ class BoomerangStack(cdk.Stack):
         return table
 
     def _bucket(self) -> s3.Bucket:
+        # CDK configures bucket notifications through a custom resource whose Lambda runs as this role.
+        self.notifications_handler_role = iam.Role(
+            self,
+            "BucketNotificationsHandlerRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Boomerang: CDK's handler that puts the files bucket's notification configuration",
+        )
         return s3.Bucket(
             self,
             "Files",
+            notifications_handler_role=self.notifications_handler_role,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
@@ -271,6 +284,35 @@ class BoomerangStack(cdk.Stack):
             )
         return queues, dlqs
 
+    def _bucket_notifications(self) -> None:
+        """S3 -> SQS for each of definitions.BUCKET_NOTIFICATIONS; the queue policy lets only this bucket send.
+
+        CDK puts the configuration with a custom resource (one inline Lambda per stack). It would give that Lambda's
+        role the managed AWSLambdaBasicExecutionRole (logs on "*"): instead the handler writes to a log group of its
+        own, with our retention, and its role may write there only (s3:PutBucketNotification is CDK's, on the bucket).
+        """
+        for n in d.BUCKET_NOTIFICATIONS:
+            for event in n.events:
+                if event not in S3_EVENT_TYPES:
+                    raise ConfigurationError(f"S3 event {event!r}: add it to stack.S3_EVENT_TYPES")
+                self.bucket.add_event_notification(
+                    S3_EVENT_TYPES[event],
+                    s3n.SqsDestination(self.queues[n.queue.name]),
+                    s3.NotificationKeyFilter(prefix=n.prefix),
+                )
+        if not d.BUCKET_NOTIFICATIONS:
+            return
+        handler = self.node.find_child(NOTIFICATIONS_HANDLER_ID).node.default_child
+        role = self.notifications_handler_role.node.default_child
+        if not isinstance(handler, cdk.CfnResource) or not isinstance(role, iam.CfnRole):
+            raise ConfigurationError("CDK's bucket notifications handler changed shape: revisit _bucket_notifications")
+        log_group = logs.LogGroup(
+            self, "BucketNotificationsHandlerLogs", retention=LOG_RETENTION, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        log_group.grant_write(self.notifications_handler_role)
+        handler.add_property_override("LoggingConfig", {"LogGroup": log_group.log_group_name})
+        role.add_property_deletion_override("ManagedPolicyArns")
+
     def _event_bus(self) -> events.EventBus:
         bus = events.EventBus(self, "EventBus", event_bus_name=d.EVENT_BUS_NAME)
         bus.archive(
@@ -301,6 +343,15 @@ class BoomerangStack(cdk.Stack):
                 iam.PolicyStatement(
                     actions=["sqs:SendMessage"], resources=[self.queues[d.TRACKING_QUEUE.name].queue_arn]
                 )
+            ],
+            # The photo processor deletes uploads that are not images. ListBucket: so that S3 answers a HEAD of a
+            # missing key (an event for an object already deleted) with 404 rather than 403.
+            "photo_uploads": lambda: [
+                iam.PolicyStatement(
+                    actions=["s3:DeleteObject"],
+                    resources=[self.bucket.arn_for_objects(f"{n.prefix}*") for n in d.BUCKET_NOTIFICATIONS],
+                ),
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]),
             ],
             "events": lambda: [
                 iam.PolicyStatement(actions=["events:PutEvents"], resources=[self.event_bus.event_bus_arn])

@@ -45,6 +45,41 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
+def _bucket_notifications(s3: Any, sqs: Any, bucket: str, queue_urls: dict[str, str]) -> None:
+    """definitions.BUCKET_NOTIFICATIONS: a queue policy that lets S3 (this bucket only) send, then the bucket's
+    notification configuration (one put: it replaces the whole configuration). S3 (and moto) send `s3:TestEvent`."""
+    if not d.BUCKET_NOTIFICATIONS:
+        return
+    bucket_arn = f"arn:aws:s3:::{bucket}"
+    configurations = []
+    for n in d.BUCKET_NOTIFICATIONS:
+        url = queue_urls[n.queue.name]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "s3.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnLike": {"aws:SourceArn": bucket_arn}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+        configurations.append(
+            {
+                "QueueArn": queue_arn,
+                "Events": list(n.events),
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": n.prefix}]}},
+            }
+        )
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configurations}
+    )
+
+
 def provision(
     session: Any,
     *,
@@ -100,6 +135,7 @@ def provision(
             },
         )["QueueUrl"]
         dlq_urls[q.name] = dlq_url
+    _bucket_notifications(s3, sqs, bucket, queue_urls)
 
     session.client("events").create_event_bus(Name=d.EVENT_BUS_NAME)
     session.client("ses").verify_email_identity(EmailAddress=sender_email)

@@ -48,4 +48,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
         monkeypatch.setenv("FEEDBACK_TIMEOUT_SECONDS", "60")
         bootstrap.reset()
         yield resources
+        _stop_executions(resources)
         bootstrap.reset()
+
+
+def _stop_executions(resources: Resources) -> None:
+    """Executions still waiting (e.g. for merchant feedback) would run on in moto's threads after the test."""
+    sfn = boto3.client("stepfunctions")
+    for arn in resources.state_machine_arns.values():
+        for ex in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+            sfn.stop_execution(executionArn=ex["executionArn"])

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.adapters.aws_clients import client
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    size: int
+    content_type: str | None
 
 
 class S3Files:
@@ -22,6 +29,26 @@ class S3Files:
     def get(self, key: str) -> bytes:
         data: bytes = client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return data
+
+    def head(self, key: str) -> StoredObject | None:
+        """Size and stored Content-Type of an object; None if there is no such object.
+
+        (Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key: that stays an error here.)
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            meta = client("s3").head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return StoredObject(size=int(meta["ContentLength"]), content_type=meta.get("ContentType"))
+
+    def get_head(self, key: str, length: int) -> bytes:
+        """The first `length` bytes of an object (all of it if it is shorter; the object must not be empty)."""
+        data: bytes = client("s3").get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")["Body"].read()
+        return data[:length]
 
     def presigned_get(self, key: str, expires_in: int) -> str:
         url: str = client("s3").generate_presigned_url(

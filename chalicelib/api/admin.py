@@ -10,7 +10,7 @@ from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
 from chalicelib.bootstrap import container
 from chalicelib.domain.returns import iso
-from chalicelib.services import tenants
+from chalicelib.services import floor, tenants
 
 bp = Blueprint(__name__)
 OPERATOR = ("operator",)
@@ -72,3 +72,18 @@ def create_merchant(call: Call) -> dict[str, Any]:
         "locale": m.locale,
         "created_at": iso(m.created_at),
     }
+
+
+@endpoint(
+    bp,
+    "/v1/admin/billing",
+    "GET",
+    summary="What to invoice a merchant for one month",
+    tag="operator",
+    auth=OPERATOR,
+    query=s.BillingQuery,
+    errors=(401, 403, 404, 422),
+)
+def billing(call: Call) -> dict[str, Any]:
+    q: s.BillingQuery = call.query
+    return floor.billing(container(), q.merchant_id, q.month)

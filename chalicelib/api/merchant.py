@@ -10,7 +10,7 @@ from chalice.app import Blueprint
 from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, decode_cursor, encode_cursor, endpoint, json_response
 from chalicelib.bootstrap import container
-from chalicelib.services import orders, processing, refunds, returns, tenants
+from chalicelib.services import floor, orders, processing, refunds, returns, tenants
 
 bp = Blueprint(__name__)
 MERCHANT = ("merchant",)
@@ -47,6 +47,55 @@ def put_policy(call: Call) -> dict[str, Any]:
 )
 def put_guidelines(call: Call) -> dict[str, Any]:
     return tenants.put_guidelines(container(), _mid(call), call.body.model_dump()).to_dict()
+
+
+@endpoint(
+    bp,
+    "/v1/settings/checklists",
+    "PUT",
+    summary="Set the inspection checklists (per product category)",
+    tag="settings",
+    auth=MERCHANT,
+    body=s.ChecklistsIn,
+    errors=(401, 403, 422),
+)
+def put_checklists(call: Call) -> dict[str, Any]:
+    return tenants.put_checklists(container(), _mid(call), call.body.model_dump()).to_dict()
+
+
+@endpoint(
+    bp,
+    "/v1/settings/templates",
+    "GET",
+    summary="Starter guidelines and checklists to copy",
+    tag="settings",
+    auth=MERCHANT,
+    errors=(401, 403),
+)
+def templates(call: Call) -> dict[str, Any]:
+    from chalicelib import templates as starter
+
+    return {"items": [starter.load(name) for name in starter.names()], "next_cursor": None}
+
+
+@endpoint(
+    bp,
+    "/v1/settings/guidelines/test",
+    "POST",
+    summary="Dry run: classify a sample without storing anything",
+    tag="settings",
+    auth=MERCHANT,
+    body=s.GuidelineTestIn,
+    errors=(401, 403, 422),
+)
+def test_guidelines(call: Call) -> dict[str, Any]:
+    body: s.GuidelineTestIn = call.body
+    return tenants.dry_run(
+        container(),
+        _mid(call),
+        body.model_dump(exclude={"guideline"}),
+        body.guideline.model_dump() if body.guideline else None,
+    )
 
 
 @endpoint(
@@ -191,3 +240,26 @@ def refund(call: Call, return_id: str) -> dict[str, Any]:
 )
 def list_refunds(call: Call, return_id: str) -> dict[str, Any]:
     return {"items": refunds.list_refunds(container(), _mid(call), return_id), "next_cursor": None}
+
+
+@endpoint(
+    bp,
+    "/v1/reports/disposals",
+    "GET",
+    summary="Disposal register: what was disposed, donated or recycled",
+    tag="reports",
+    auth=MERCHANT,
+    query=s.DateRangeQuery,
+    errors=(401, 403, 422),
+)
+def disposals(call: Call) -> dict[str, Any]:
+    from datetime import UTC, datetime, time
+
+    q: s.DateRangeQuery = call.query
+    if q.to < q.from_:
+        from chalicelib.domain.errors import ValidationFailed
+
+        raise ValidationFailed.at(["to"], "must not be before 'from'")
+    start = datetime.combine(q.from_, time.min, UTC)
+    end = datetime.combine(q.to, time.max, UTC)
+    return {"items": floor.disposals(container(), _mid(call), start, end), "next_cursor": None}

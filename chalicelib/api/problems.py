@@ -59,6 +59,8 @@ def from_error(exc: errors.DomainError) -> Response:
             headers: dict[str, str] = {}
             if isinstance(exc, errors.ValidationFailed):
                 extra["errors"] = exc.errors
+            if isinstance(exc, errors.UnidentifiedParcelError):
+                extra["unidentified_parcel_id"] = exc.parcel_id
             if isinstance(exc, errors.RateLimited):
                 headers["Retry-After"] = str(exc.retry_after)
             if isinstance(exc, errors.Unauthorized):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -205,8 +205,15 @@ class ReturnsQuery(In):
 
 
 # ----- warehouse ------------------------------------------------------------------------------------------------
+class SenderIn(In):
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
 class ScanIn(In):
     barcode: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None  # kept if nothing matches
+    sender: SenderIn | None = None  # as printed on the parcel, kept if nothing matches
 
 
 class PhotoIn(In):
@@ -223,6 +230,7 @@ class InspectionLineIn(In):
     checks: dict[Code, CheckValue] = Field(default_factory=dict, max_length=100)
     notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
     photos: list[Annotated[str, StringConstraints(max_length=500)]] = Field(default_factory=list, max_length=50)
+    received_sku: Code | None = None  # set when the parcel held another article than this line's
 
 
 class ExtraItemIn(In):
@@ -233,6 +241,79 @@ class ExtraItemIn(In):
 class InspectionIn(In):
     items: list[InspectionLineIn] = Field(min_length=1, max_length=100)
     extra_items: list[ExtraItemIn] = Field(default_factory=list, max_length=100)
+
+
+AnswerValue = bool | Annotated[str, StringConstraints(max_length=200)]
+
+
+class QuestionIn(In):
+    key: Code
+    label: Str
+    type: Literal["bool", "enum", "text"]
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=50
+    )
+    photo_required_when: list[AnswerValue] = Field(default_factory=list, max_length=50)
+    required: bool = True
+
+
+class ChecklistIn(In):
+    name: Str
+    applies_to: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    questions: list[QuestionIn] = Field(min_length=1, max_length=100)
+
+
+class ChecklistsIn(In):
+    checklists: list[ChecklistIn] = Field(max_length=50)
+
+
+class WorkOrdersQuery(In):
+    status: Literal["open", "completed"] = "open"
+
+
+class WorkOrderCompleteIn(In):
+    minutes: int = Field(ge=0, le=24 * 60)
+    notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+
+class ParcelsQuery(In):
+    status: Literal["open", "matched"] = "open"
+
+
+class ParcelMatchIn(In):
+    return_id: Code
+
+
+class GuidelineTestItemIn(In):
+    sku: Code = "SKU"
+    tags: list[Code] = Field(default_factory=list, max_length=50)
+    unit_price: float = Field(default=0.0, ge=0, le=1e9)
+    quantity: int = Field(default=1, ge=1, le=10000)
+    reason: Code = "other"
+
+
+class GuidelineTestOrderIn(In):
+    country: Country = "DE"
+    currency: Currency = "EUR"
+
+
+class GuidelineTestIn(In):
+    item: GuidelineTestItemIn
+    checks: dict[Code, CheckValue] = Field(default_factory=dict, max_length=100)
+    order: GuidelineTestOrderIn = Field(default_factory=GuidelineTestOrderIn)
+    guideline: GuidelinesIn | None = None  # try rules before saving them; default: the saved guideline
+
+
+class DateRangeQuery(In):
+    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+
+
+class BillingQuery(In):
+    merchant_id: Code
+    month: Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
 
 # ----- responses (documentation) ------------------------------------------------------------------------------

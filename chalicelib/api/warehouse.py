@@ -9,7 +9,7 @@ from chalice.app import Blueprint
 from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
 from chalicelib.bootstrap import container
-from chalicelib.services import returns, warehouse
+from chalicelib.services import floor, returns, warehouse
 
 bp = Blueprint(__name__)
 WAREHOUSE = ("warehouse",)
@@ -33,9 +33,29 @@ def _wid(call: Call) -> str:
 )
 def scan(call: Call) -> dict[str, Any]:
     c = container()
-    ret = warehouse.receive_scan(c, _wid(call), call.body.barcode)
+    body: s.ScanIn = call.body
+    ret = warehouse.receive_scan(
+        c,
+        _wid(call),
+        body.barcode,
+        notes=body.notes,
+        sender=body.sender.model_dump(exclude_none=True) if body.sender else None,
+    )
     ret, timeline = returns.get_return(c, ret.id, warehouse_id=_wid(call))
     return returns.to_view(c, ret, timeline, audience="warehouse")
+
+
+@endpoint(
+    bp,
+    "/v1/warehouse/returns/{return_id}/checklist",
+    "GET",
+    summary="The checklist questions for each item of a return",
+    tag="warehouse",
+    auth=WAREHOUSE,
+    errors=(401, 403, 404),
+)
+def checklist(call: Call, return_id: str) -> dict[str, Any]:
+    return warehouse.checklist(container(), _wid(call), return_id)
 
 
 @endpoint(
@@ -76,3 +96,67 @@ def inspection(call: Call, return_id: str) -> dict[str, Any]:
         [e.model_dump() for e in body.extra_items],
     )
     return {"return_id": ret.id, "status": ret.status.value, "discrepancies": ret.discrepancies}
+
+
+@endpoint(
+    bp,
+    "/v1/warehouse/work-orders",
+    "GET",
+    summary="Refurbishment work orders of this warehouse",
+    tag="warehouse",
+    auth=WAREHOUSE,
+    query=s.WorkOrdersQuery,
+    errors=(401, 403),
+)
+def work_orders(call: Call) -> dict[str, Any]:
+    items = floor.list_work_orders(container(), _wid(call), call.query.status)
+    return {"items": [floor.work_order_view(w) for w in items], "next_cursor": None}
+
+
+@endpoint(
+    bp,
+    "/v1/warehouse/work-orders/{work_order_id}/complete",
+    "POST",
+    summary="Complete a work order (records minutes, restocks the item)",
+    tag="warehouse",
+    auth=WAREHOUSE,
+    body=s.WorkOrderCompleteIn,
+    errors=(401, 403, 404, 409, 422),
+)
+def complete_work_order(call: Call, work_order_id: str) -> dict[str, Any]:
+    body: s.WorkOrderCompleteIn = call.body
+    wo = floor.complete_work_order(container(), _wid(call), work_order_id, body.minutes, body.notes)
+    return floor.work_order_view(wo)
+
+
+@endpoint(
+    bp,
+    "/v1/warehouse/unidentified-parcels",
+    "GET",
+    summary="Parcels that matched no return",
+    tag="warehouse",
+    auth=WAREHOUSE,
+    query=s.ParcelsQuery,
+    errors=(401, 403),
+)
+def unidentified_parcels(call: Call) -> dict[str, Any]:
+    items = floor.list_parcels(container(), _wid(call), call.query.status)
+    return {"items": [floor.parcel_view(p) for p in items], "next_cursor": None}
+
+
+@endpoint(
+    bp,
+    "/v1/warehouse/unidentified-parcels/{parcel_id}/match",
+    "POST",
+    summary="Match an unidentified parcel to a return (receives it)",
+    tag="warehouse",
+    auth=WAREHOUSE,
+    body=s.ParcelMatchIn,
+    response=s.ReturnOut,
+    errors=(401, 403, 404, 409, 422),
+)
+def match_parcel(call: Call, parcel_id: str) -> dict[str, Any]:
+    c = container()
+    ret = floor.match_parcel(c, _wid(call), parcel_id, call.body.return_id)
+    ret, timeline = returns.get_return(c, ret.id, warehouse_id=_wid(call))
+    return returns.to_view(c, ret, timeline, audience="warehouse")

@@ -23,6 +23,16 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+class UnidentifiedParcelError(NotFound):
+    """No return matches a scanned parcel; it was recorded as an unidentified parcel."""
+
+    def __init__(self, parcel_id: str) -> None:
+        super().__init__(
+            "no return of this warehouse's merchants matches this barcode; recorded as an unidentified parcel"
+        )
+        self.parcel_id = parcel_id
+
+
 class Unauthorized(DomainError):
     title = "Unauthorized"
 

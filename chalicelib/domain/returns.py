@@ -141,13 +141,23 @@ class ReturnItem:
     disposition: Disposition | None = None
     clarify: bool = False
     rule: dict[str, Any] | None = None
+    steps: list[str] = field(default_factory=list)  # refurbishment steps of the rule that graded it
+    disposition_reason: str | None = None  # why this disposition (rule, merchant comment, SLA default)
     status: ItemStatus = ItemStatus.EXPECTED
+    restock_sync: str | None = None  # pending | done: the restock call to the merchant's shop target
+    received_sku: str | None = None  # what was in the parcel, when the warehouse saw another article
 
     def refundable_quantity(self) -> int:
         """Accepted quantity: what arrived, once graded; nothing for items going back to the customer."""
         if self.grade is None or self.disposition == Disposition.RETURN_TO_CUSTOMER:
             return 0
         return self.received_quantity or 0
+
+
+@dataclass(frozen=True)
+class DispositionAction:
+    disposition: Disposition
+    item: ReturnItem
 
 
 @dataclass
@@ -334,6 +344,8 @@ class Return:
                 extra_items = [*extra_items, {"sku": item.sku, "quantity": received - item.quantity}]
                 received = item.quantity
             item.received_quantity = received
+            received_sku = line.get("received_sku")
+            item.received_sku = received_sku if received_sku and received_sku != item.sku else None
             item.checks = dict(line.get("checks") or {})
             item.notes = line.get("notes")
             item.photos = list(dict.fromkeys([*item.photos, *(line.get("photos") or [])]))
@@ -351,6 +363,16 @@ class Return:
                         "sku": item.sku,
                         "expected": item.quantity,
                         "received": item.received_quantity or 0,
+                    }
+                )
+        for item in self.items:
+            if item.received_sku:
+                discrepancies.append(
+                    {
+                        "type": "wrong_item",
+                        "line_item_id": item.line_item_id,
+                        "expected_sku": item.sku,
+                        "received_sku": item.received_sku,
                     }
                 )
         for extra in extra_items:
@@ -373,6 +395,9 @@ class Return:
             item.disposition = Disposition(res["disposition"])
             item.clarify = bool(res.get("clarify"))
             item.rule = res.get("rule")
+            item.steps = list(res.get("steps") or [])
+            rule_name = (item.rule or {}).get("name", "default")
+            item.disposition_reason = f"guideline rule '{rule_name}'"
             item.status = ItemStatus.GRADED
             self._record(
                 "item.graded",
@@ -426,6 +451,7 @@ class Return:
                 item.grade = Grade(ov["grade"])
             if ov.get("disposition"):
                 item.disposition = Disposition(ov["disposition"])
+                item.disposition_reason = f"merchant feedback: {comment}" if comment else "merchant feedback"
         self._note(
             "feedback.received",
             actor,
@@ -439,6 +465,7 @@ class Return:
             item.clarify = False
             if decision == "reject" and item.line_item_id not in overridden and (item.received_quantity or 0) > 0:
                 item.disposition = Disposition.RETURN_TO_CUSTOMER
+                item.disposition_reason = f"rejected by the merchant: {comment}" if comment else "rejected"
                 if item.grade is None:
                     item.grade = Grade.C
         if decision == "approve":
@@ -454,9 +481,82 @@ class Return:
             if item.clarify:
                 item.grade = Grade(default["grade"])
                 item.disposition = Disposition(default["disposition"])
+                item.disposition_reason = "no merchant feedback within the SLA: guideline default"
                 item.clarify = False
         self._note("feedback.timed_out", actor, at, default=default)
         self._move(S.COMPLETED, actor, at, decision="default")
+
+    # ----- dispositions ---------------------------------------------------------------------------------
+    def apply_dispositions(self, *, actor: str, at: datetime) -> list[DispositionAction]:
+        """Carry out each graded item's disposition once (completed or rejected returns).
+
+        restock -> restocked (the shop sync follows); refurbish -> a work order, item refurbishing;
+        dispose/donate/recycle -> disposed, with its reason for the disposal register;
+        return_to_customer -> returned_to_customer. Items already handled are skipped (idempotent).
+        """
+        if self.status not in (S.COMPLETED, S.REJECTED, S.REFUNDED):
+            raise InvalidTransition(self.status.value, "dispositions applied")
+        actions: list[DispositionAction] = []
+        for item in self.items:
+            if item.status != ItemStatus.GRADED or item.disposition is None:
+                continue
+            data = {"line_item_id": item.line_item_id, "sku": item.sku, "quantity": item.received_quantity or 0}
+            if item.disposition == Disposition.RESTOCK:
+                item.status = ItemStatus.RESTOCKED
+                item.restock_sync = "pending"
+                self._record("item.restocked", actor, at, **data)
+            elif item.disposition == Disposition.REFURBISH:
+                item.status = ItemStatus.REFURBISHING
+            elif item.disposition == Disposition.RETURN_TO_CUSTOMER:
+                item.status = ItemStatus.RETURNED_TO_CUSTOMER
+                self._note("item.returned_to_customer", actor, at, **data)
+            else:
+                item.status = ItemStatus.DISPOSED
+                self._record(
+                    "item.disposed",
+                    actor,
+                    at,
+                    disposition=item.disposition.value,
+                    reason=item.disposition_reason or "",
+                    **data,
+                )
+            actions.append(DispositionAction(item.disposition, item))
+        return actions
+
+    def work_order_opened(self, work_order_id: str, item: ReturnItem, *, actor: str, at: datetime) -> None:
+        self._record(
+            "work_order.opened",
+            actor,
+            at,
+            work_order_id=work_order_id,
+            line_item_id=item.line_item_id,
+            steps=item.steps,
+        )
+
+    def refurbished(self, line_item_id: str, work_order_id: str, minutes: int, *, actor: str, at: datetime) -> None:
+        """A work order was completed: the item is restocked (its shop sync follows)."""
+        item = self.item(line_item_id)
+        if item.status != ItemStatus.REFURBISHING:
+            raise InvalidTransition(
+                item.status.value,
+                ItemStatus.RESTOCKED.value,
+                detail=f"item '{line_item_id}' is '{item.status.value}', not refurbishing",
+            )
+        item.status = ItemStatus.RESTOCKED
+        item.restock_sync = "pending"
+        self.updated_at = max(self.updated_at, at)
+        self._record(
+            "work_order.completed", actor, at, work_order_id=work_order_id, line_item_id=line_item_id, minutes=minutes
+        )
+        self._record(
+            "item.restocked", actor, at, line_item_id=line_item_id, sku=item.sku, quantity=item.received_quantity or 0
+        )
+
+    def restock_synced(self, line_item_id: str, target: str, *, actor: str, at: datetime) -> None:
+        item = self.item(line_item_id)
+        item.restock_sync = "done"
+        self.updated_at = max(self.updated_at, at)
+        self._note("item.restock_synced", actor, at, line_item_id=line_item_id, target=target)
 
     # ----- photos -------------------------------------------------------------------------------------
     def record_photo(self, key: str, line_item_id: str | None, *, actor: str, at: datetime) -> bool:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.addresses import Address
+from chalicelib.domain.checklists import NO_CHECKLISTS, Checklists
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
 
 
@@ -121,6 +122,7 @@ class Merchant:
     locale: str = "en"
     policy: ReturnPolicy = field(default_factory=ReturnPolicy)
     guideline: Guideline = DEFAULT_GUIDELINE
+    checklists: Checklists = NO_CHECKLISTS
     refunds: RefundSettings = field(default_factory=RefundSettings)
 
 

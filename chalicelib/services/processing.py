@@ -10,6 +10,7 @@ from chalicelib.domain.guidelines import classify
 from chalicelib.domain.returns import Return, ReturnStatus
 from chalicelib.observability import logger
 from chalicelib.services.common import check_tenant, commit
+from chalicelib.services.warehouse import cel_item
 
 SYSTEM = "system:processing"
 
@@ -42,25 +43,17 @@ def classify_items(c: Container, return_id: str) -> dict[str, Any]:
         for item in ret.items:
             if not item.received_quantity:
                 continue
-            cls = classify(
-                merchant.guideline,
-                checks=item.checks,
-                order=order,
-                item={
-                    "sku": item.sku,
-                    "tags": item.tags,
-                    "unit_price": float(item.unit_price),
-                    "quantity": item.received_quantity,
-                    "reason": item.reason,
-                },
-            )
+            cls = classify(merchant.guideline, checks=item.checks, order=order, item=cel_item(item))
             results[item.line_item_id] = cls.to_dict() | {
                 "rule": cls.rule | {"guideline_version": merchant.guideline.version}
             }
         ret.grade_items(results, actor=SYSTEM, at=c.now())
         return True
 
+    before = c.store.get_return(return_id).status
     ret = _retrying(c, return_id, change)
+    if before == ReturnStatus.INSPECTED and ret.status == ReturnStatus.AWAITING_FEEDBACK:
+        _ask_merchant(c, ret)
     return {
         "return_id": ret.id,
         "status": ret.status.value,
@@ -139,3 +132,29 @@ def feedback_timed_out(c: Container, return_id: str) -> dict[str, Any]:
 
     ret = _retrying(c, return_id, change)
     return {"return_id": ret.id, "status": ret.status.value, "decision": _decision_of(ret)}
+
+
+def _ask_merchant(c: Container, ret: Return) -> None:
+    """Email the merchant's contact that a return waits for their decision (no customer data in it)."""
+    merchant = c.store.get_merchant(ret.merchant_id)
+    if not merchant.contact_email:
+        return
+    hours = merchant.guideline.feedback_sla_hours
+    reasons = []
+    for item in ret.items:
+        if item.clarify:
+            rule = (item.rule or {}).get("name", "a rule")
+            reasons.append(f"- item {item.line_item_id} ({item.sku}): graded {item.grade} by '{rule}', asks for a look")
+    for d in ret.discrepancies:
+        reasons.append(f"- discrepancy: {d['type']} {d.get('line_item_id') or d.get('sku') or ''}".rstrip())
+    try:
+        c.mailer.send(
+            merchant.contact_email,
+            f"Return {ret.id} needs your decision",
+            f"Return {ret.id} (order {ret.order_number}) was inspected and waits for your feedback:\n"
+            + "\n".join(reasons)
+            + f"\n\nApprove or reject it (POST /v1/returns/{ret.id}/feedback) within {hours} hours; after that the "
+            "guideline's default applies.\n",
+        )
+    except Exception:
+        logger.exception("feedback request email failed", return_id=ret.id)

@@ -273,7 +273,12 @@ def _photo_views(c: Container, keys: list[str]) -> list[dict[str, Any]]:
     """Photos as short-lived presigned GET URLs (the bucket is private), with their thumbnails."""
     ttl = c.settings.label_url_ttl_seconds
     return [
-        {"key": k, "url": c.files.presigned_get(k, ttl), "thumbnail_url": c.files.presigned_get(thumbnail_key(k), ttl)}
+        {
+            "key": k,
+            "url": c.files.presigned_get(k, ttl),
+            # HEIC/HEIF photos get no thumbnail (Pillow cannot decode them without a plugin)
+            "thumbnail_url": None if k.endswith((".heic", ".heif")) else c.files.presigned_get(thumbnail_key(k), ttl),
+        }
         for k in keys
     ]
 

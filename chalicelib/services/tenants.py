@@ -6,6 +6,7 @@ from typing import Any
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain.addresses import Address
+from chalicelib.domain.checklists import Checklists
 from chalicelib.domain.guidelines import Guideline, check_compiles
 from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Warehouse
@@ -61,4 +62,27 @@ def put_refund_settings(c: Container, merchant_id: str, settings: dict[str, Any]
         c.secrets.put(merchant_id, WEBHOOK_SECRET, secret)
         parsed.has_webhook_secret = True
     c.store.update_merchant_settings(merchant_id, refunds=parsed.to_dict())
+    return parsed
+
+
+def dry_run(c: Container, merchant_id: str, sample: dict[str, Any], guideline: dict[str, Any] | None) -> dict[str, Any]:
+    """Classify a sample item with the saved guideline (or one given to try); nothing is stored."""
+    from chalicelib.domain.guidelines import classify
+
+    if guideline is not None:
+        check_compiles(guideline.get("rules", []))
+        parsed = Guideline.from_dict(guideline)
+    else:
+        parsed = c.store.get_merchant(merchant_id).guideline
+    result = classify(parsed, item=sample["item"], checks=sample.get("checks") or {}, order=sample["order"])
+    return {**result.to_dict(), "guideline_version": parsed.version if guideline is None else None}
+
+
+def put_checklists(c: Container, merchant_id: str, data: dict[str, Any]) -> Checklists:
+    from chalicelib.domain.checklists import check_compiles as checklists_compile
+
+    checklists_compile(data)
+    current = c.store.get_merchant(merchant_id).checklists
+    parsed = Checklists.from_dict({**data, "version": current.version + 1})
+    c.store.update_merchant_settings(merchant_id, checklists=parsed.to_dict())
     return parsed

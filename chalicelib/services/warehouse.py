@@ -5,33 +5,97 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.bootstrap import Container
-from chalicelib.domain.errors import ConcurrentModification, NotFound, ValidationFailed
+from chalicelib.domain.checklists import questions_for, validate_inspection
+from chalicelib.domain.errors import ConcurrentModification, NotFound, UnidentifiedParcelError, ValidationFailed
+from chalicelib.domain.floor import billing_month
 from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.photos import IMAGE_TYPES as PHOTO_TYPES
 from chalicelib.domain.photos import photo_key
-from chalicelib.domain.returns import Return, ReturnStatus
+from chalicelib.domain.returns import Return, ReturnItem, ReturnStatus
 from chalicelib.observability import logger
 from chalicelib.services.common import check_tenant, commit
+from chalicelib.services.floor import record_unidentified
 
 IMAGE_TYPES = tuple(PHOTO_TYPES)
 
 
-def receive_scan(c: Container, warehouse_id: str, barcode: str) -> Return:
+QR_PREFIX = "BMR1:"
+
+
+def identify(c: Container, warehouse_id: str, barcode: str) -> Return | None:
+    """What a return parcel carries, without a paper slip: the label's QR content (`BMR1:<return id>:<tracking>`),
+    the return id, or the tracking number of the label (GSI); only returns of this warehouse's merchants."""
     barcode = barcode.strip()
-    matches = [r for r in c.store.find_returns_by_tracking_number(barcode) if r.warehouse_id == warehouse_id]
-    if not matches:
-        raise NotFound("no return of this warehouse's merchants matches this barcode")
+    candidates: list[Return] = []
+    return_id = None
+    if barcode.startswith(QR_PREFIX):
+        parts = barcode.split(":")
+        return_id = parts[1] if len(parts) >= 2 else None
+    elif barcode.startswith("ret_"):
+        return_id = barcode
+    if return_id:
+        try:
+            candidates = [c.store.get_return(return_id)]
+        except NotFound:
+            candidates = []
+    else:
+        candidates = c.store.find_returns_by_tracking_number(barcode)
+    matches = [r for r in candidates if r.warehouse_id == warehouse_id]
+    return matches[0] if matches else None
+
+
+def receive_scan(
+    c: Container, warehouse_id: str, barcode: str, *, notes: str | None = None, sender: dict[str, Any] | None = None
+) -> Return:
+    """A parcel scanned at goods-in. Unmatched parcels are recorded (never thrown away) and named in the 404."""
+    found = identify(c, warehouse_id, barcode)
+    if found is None:
+        parcel = record_unidentified(c, warehouse_id, barcode.strip(), notes, sender)
+        raise UnidentifiedParcelError(parcel.id)
     for _attempt in range(3):
-        ret = c.store.get_return(matches[0].id)
-        if not ret.receive(actor=f"warehouse:{warehouse_id}", at=c.now(), barcode=barcode):
+        ret = c.store.get_return(found.id)
+        now = c.now()
+        if not ret.receive(actor=f"warehouse:{warehouse_id}", at=now, barcode=barcode.strip()):
             return ret  # a second scan is harmless
         try:
-            commit(c, ret)
+            commit(c, ret, updates=(c.store.billing(ret.merchant_id, billing_month(now), receipts=1),))
         except ConcurrentModification:
             continue
         logger.info("return received", return_id=ret.id)
         return ret
     raise ConcurrentModification("the return changed concurrently; retry")
+
+
+def cel_item(item: ReturnItem) -> dict[str, Any]:
+    """An item as guideline and checklist CEL expressions see it (`unit_price` a double)."""
+    return {
+        "sku": item.sku,
+        "tags": item.tags,
+        "unit_price": float(item.unit_price),
+        "quantity": item.received_quantity or item.quantity,
+        "reason": item.reason,
+    }
+
+
+def checklist(c: Container, warehouse_id: str, return_id: str) -> dict[str, Any]:
+    """The questions the floor must answer for each item of this return, from the merchant's checklists."""
+    ret = c.store.get_return(return_id)
+    check_tenant(ret, warehouse_id=warehouse_id)
+    merchant = c.store.get_merchant(ret.merchant_id)
+    return {
+        "return_id": ret.id,
+        "checklists_version": merchant.checklists.version,
+        "items": [
+            {
+                "line_item_id": i.line_item_id,
+                "sku": i.sku,
+                "name": i.name,
+                "quantity": i.quantity,
+                "questions": [q.to_dict() for q in questions_for(merchant.checklists, cel_item(i))],
+            }
+            for i in ret.items
+        ],
+    }
 
 
 def photo_upload(
@@ -65,9 +129,14 @@ def submit_inspection(
             for pidx, key in enumerate(line.get("photos") or []):
                 if not key.startswith(prefix):
                     raise ValidationFailed.at(["items", idx, "photos", pidx], "not a photo of this return")
-        ret.record_inspection(lines=lines, extra_items=extra_items, actor=f"warehouse:{warehouse_id}", at=c.now())
+        merchant = c.store.get_merchant(ret.merchant_id)
+        errors = validate_inspection(merchant.checklists, [(i.line_item_id, cel_item(i)) for i in ret.items], lines)
+        if errors:
+            raise ValidationFailed(f"the inspection breaks the checklist: {errors[0]['msg']}", errors)
+        now = c.now()
+        ret.record_inspection(lines=lines, extra_items=extra_items, actor=f"warehouse:{warehouse_id}", at=now)
         try:
-            commit(c, ret)
+            commit(c, ret, updates=(c.store.billing(ret.merchant_id, billing_month(now), inspections=1),))
         except ConcurrentModification:
             continue
         break

@@ -25,7 +25,13 @@ from aws_cdk.assertions import Match, Template
 from chalicelib.config import Settings
 from infrastructure import definitions as d
 from infrastructure.assets import LAMBDA_GLIBC_MINOR
-from infrastructure.stack import SECRETS_PREFIX, TABLE_ACTIONS, BoomerangStack, ConfigurationError
+from infrastructure.stack import (
+    NOTIFICATIONS_HANDLER_ID,
+    SECRETS_PREFIX,
+    TABLE_ACTIONS,
+    BoomerangStack,
+    ConfigurationError,
+)
 
 OPERATOR_KEY_SHA256 = "ab" * 32
 SENDER = "returns@shop.example"
@@ -198,6 +204,73 @@ def test_queue_consumers_report_partial_batch_failures(synth: Synth) -> None:
         assert mapping["Properties"]["BatchSize"] == q.batch_size
 
 
+def test_queue_visibility_outlasts_its_consumer(synth: Synth) -> None:
+    """Lambda refuses an SQS event source whose visibility timeout is shorter than the function's timeout."""
+    timeouts = {fn.name: fn.timeout_seconds for fn in d.FUNCTIONS}
+    for q in d.QUEUES:
+        if q.consumer:
+            assert q.visibility_timeout_seconds >= timeouts[q.consumer], q.name
+
+
+def test_photo_uploads_are_announced_on_the_photo_queue(synth: Synth) -> None:
+    bucket = synth.logical_id(synth.stack.bucket)
+    (config,) = synth.of_type("Custom::S3BucketNotifications").values()
+    assert config["Properties"]["BucketName"] == {"Ref": bucket}
+    expected = [
+        {
+            "Events": list(n.events),
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": n.prefix}]}},
+            "QueueArn": {"Fn::GetAtt": [synth.logical_id(synth.stack.queues[n.queue.name]), "Arn"]},
+        }
+        for n in d.BUCKET_NOTIFICATIONS
+        for _ in n.events
+    ]
+    assert config["Properties"]["NotificationConfiguration"] == {"QueueConfigurations": expected}
+    assert [n.prefix for n in d.BUCKET_NOTIFICATIONS if n.queue is d.PHOTO_QUEUE] == ["photos/"]
+    # S3 may send to the queue for this bucket only, and the configuration is put after that policy exists
+    queue = synth.logical_id(synth.stack.queues[d.PHOTO_QUEUE.name])
+    ((policy_id, policy),) = [
+        (k, p)
+        for k, p in synth.of_type("AWS::SQS::QueuePolicy").items()
+        if p["Properties"]["Queues"] == [{"Ref": queue}]
+    ]
+    (allow,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert "sqs:SendMessage" in _as_list(allow["Action"])
+    assert allow["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert allow["Condition"] == {"ArnLike": {"aws:SourceArn": {"Fn::GetAtt": [bucket, "Arn"]}}}
+    assert policy_id in config["DependsOn"]
+
+
+def test_the_photo_processor_consumes_the_photo_queue_reporting_partial_failures(synth: Synth) -> None:
+    assert d.PHOTO_QUEUE.consumer == "photo_processor"
+    queue = synth.logical_id(synth.stack.queues[d.PHOTO_QUEUE.name])
+    function = synth.logical_id(synth.stack.functions["photo_processor"])
+    synth.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [queue, "Arn"]},
+            "FunctionName": {"Ref": function},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
+
+
+def test_the_notifications_handler_may_only_configure_the_bucket_and_write_its_own_logs(synth: Synth) -> None:
+    """CDK's inline Lambda behind Custom::S3BucketNotifications, without the managed policy CDK would attach."""
+    (handler_id,) = [k for k in synth.of_type("AWS::Lambda::Function") if k.startswith(NOTIFICATIONS_HANDLER_ID)]
+    props = synth.resources[handler_id]["Properties"]
+    role = props["Role"]["Fn::GetAtt"][0]
+    assert role == synth.logical_id(synth.stack.notifications_handler_role)
+    log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+    assert synth.resources[log_group]["Properties"]["RetentionInDays"] == 30
+    assert _permissions(synth, role) == {
+        "s3:PutBucketNotification": {f"<{synth.logical_id(synth.stack.bucket)}>"},
+        "logs:CreateLogStream": {f"<{log_group}>"},
+        "logs:PutLogEvents": {f"<{log_group}>"},
+    }
+
+
 def test_event_bus_is_named_as_defined_and_archived(synth: Synth) -> None:
     synth.template.has_resource_properties("AWS::Events::EventBus", {"Name": d.EVENT_BUS_NAME})
     synth.template.has_resource_properties(
@@ -223,6 +296,8 @@ def test_every_defined_function_exists_with_its_handler_and_limits(synth: Synth)
 def test_every_lambda_gets_every_required_setting_and_secrets_only_as_references(synth: Synth) -> None:
     required = {name.upper() for name, field in Settings.model_fields.items() if field.is_required()}
     lambdas = {**synth.of_type("AWS::Lambda::Function"), **synth.of_type("AWS::Serverless::Function")}
+    # CDK's own handler for the bucket notifications runs none of our code (and gets none of our settings)
+    lambdas = {k: v for k, v in lambdas.items() if not k.startswith(NOTIFICATIONS_HANDLER_ID)}
     assert len(lambdas) == len(d.FUNCTIONS) + 1  # + the API
     for logical, fn in lambdas.items():
         env = fn["Properties"]["Environment"]["Variables"]
@@ -342,13 +417,20 @@ def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
         "workflows": "states:StartExecution",
         "secrets": "ssm:GetParameter",
         "mail": "ses:SendRawEmail",
+        "photo_uploads": "s3:DeleteObject",
     }
+    bucket = f"<{synth.logical_id(synth.stack.bucket)}>"
     for fn in d.FUNCTIONS:
         props = synth.resources[synth.logical_id(synth.stack.functions[fn.name])]["Properties"]
         allowed = _permissions(synth, props["Role"]["Fn::GetAtt"][0])
         for need, action in signature.items():
             assert (action in allowed) == (need in fn.needs), (fn.name, need)
         assert "ssm:PutParameter" not in allowed
+        if "photo_uploads" in fn.needs:  # deletes rejected uploads only, never labels or exports
+            assert allowed["s3:DeleteObject"] == {f"{bucket}/{n.prefix}*" for n in d.BUCKET_NOTIFICATIONS}
+            assert allowed["s3:ListBucket"] == {bucket}
+        else:
+            assert "s3:ListBucket" not in allowed
         if "secrets" in fn.needs:
             assert allowed["ssm:GetParameter"] == {
                 f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}/merchants/*"

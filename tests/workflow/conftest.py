@@ -23,7 +23,8 @@ class RefundTarget:
     """A real HTTP server on loopback playing the merchant's refund webhook; answers from a script."""
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []  # refunds
+        self.restocks: list[dict[str, Any]] = []
         self.script: list[int] = []
         self.default = 200
         self.lock = threading.Lock()
@@ -33,8 +34,13 @@ class RefundTarget:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with target.lock:
-                    target.requests.append({"headers": dict(self.headers), "body": body})
-                    status = target.script.pop(0) if target.script else target.default
+                    if json.loads(body).get("type") == "restock":
+                        # restock calls share the merchant's webhook; they answer 2xx and are kept apart
+                        target.restocks.append({"headers": dict(self.headers), "body": body})
+                        status = 200
+                    else:
+                        target.requests.append({"headers": dict(self.headers), "body": body})
+                        status = target.script.pop(0) if target.script else target.default
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

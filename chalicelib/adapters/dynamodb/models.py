@@ -100,6 +100,7 @@ class MerchantRecord(Base):
     policy = JSONAttribute(null=True)
     guideline = JSONAttribute(null=True)
     refunds = JSONAttribute(null=True)
+    checklists = JSONAttribute(null=True)
     settings_version = NumberAttribute(default=0)  # each settings update adds one (fields update independently)
 
 
@@ -206,6 +207,107 @@ class RefundRecord(Base):
     items = JSONAttribute(null=True)
 
 
+class _Gsi1(_Gsi):
+    """GSI1 is shared by several entity kinds (returns by merchant+status, work orders and parcels by
+    warehouse+status, disposals by merchant+time): each model declares it with its own key meaning."""
+
+    class Meta(_Gsi.Meta):
+        index_name = "gsi1"
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class WorkOrdersByWarehouse(_Gsi1):
+    pass
+
+
+class ParcelsByWarehouse(_Gsi1):
+    pass
+
+
+class DisposalsByMerchant(_Gsi1):
+    pass
+
+
+class WorkOrderRecord(Base):
+    """pk WORKORDER#<id>; gsi1pk WAREHOUSE#<id>#WORKORDERS#<status>, gsi1sk <created_at>#<id>."""
+
+    class Meta(_Meta):
+        pass
+
+    return_id = UnicodeAttribute()
+    merchant_id = UnicodeAttribute()
+    warehouse_id = UnicodeAttribute()
+    line_item_id = UnicodeAttribute()
+    sku = UnicodeAttribute()
+    quantity = NumberAttribute()
+    steps = JSONAttribute()
+    status = UnicodeAttribute()
+    minutes = NumberAttribute(null=True)
+    notes = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    completed_at = UnicodeAttribute(null=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_warehouse = WorkOrdersByWarehouse()
+
+
+class DisposalRecord(Base):
+    """pk RETURN#<id>, sk DISPOSAL#<line_item_id>; gsi1pk MERCHANT#<id>#DISPOSALS, gsi1sk <at>#<return>#<line>."""
+
+    class Meta(_Meta):
+        pass
+
+    return_id = UnicodeAttribute()
+    merchant_id = UnicodeAttribute()
+    line_item_id = UnicodeAttribute()
+    sku = UnicodeAttribute()
+    quantity = NumberAttribute()
+    grade = UnicodeAttribute(null=True)
+    disposition = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    photos = JSONAttribute(null=True)
+    at = UnicodeAttribute()
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_merchant = DisposalsByMerchant()
+
+
+class BillingRecord(Base):
+    """pk BILLING#<merchant_id>#<YYYY-MM>, sk BILLING: what the operator invoices, counted as it happens."""
+
+    class Meta(_Meta):
+        pass
+
+    receipts = NumberAttribute(default=0)
+    inspections = NumberAttribute(default=0)
+    photos = NumberAttribute(default=0)
+    refurbishment_minutes = NumberAttribute(default=0)
+    restocks = NumberAttribute(default=0)
+    disposals = NumberAttribute(default=0)
+
+
+class ParcelRecord(Base):
+    """pk PARCEL#<id>; gsi1pk WAREHOUSE#<id>#PARCELS#<status>, gsi1sk <created_at>#<id>."""
+
+    class Meta(_Meta):
+        pass
+
+    warehouse_id = UnicodeAttribute()
+    barcode = UnicodeAttribute()
+    status = UnicodeAttribute()
+    notes = UnicodeAttribute(null=True)
+    sender = JSONAttribute(null=True)
+    photos = JSONAttribute(null=True)
+    return_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    matched_at = UnicodeAttribute(null=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_warehouse = ParcelsByWarehouse()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     WarehouseRecord,
     MerchantRecord,
@@ -215,6 +317,10 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ReturnRecord,
     TimelineRecord,
     RefundRecord,
+    WorkOrderRecord,
+    DisposalRecord,
+    BillingRecord,
+    ParcelRecord,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,17 +14,23 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.keys import Marker, order_pk, return_pk
 from chalicelib.adapters.dynamodb.models import (
+    BillingRecord,
     CounterRecord,
+    DisposalRecord,
     MerchantRecord,
     OrderRecord,
+    ParcelRecord,
     PointerRecord,
     RefundRecord,
     ReturnRecord,
     TimelineRecord,
     WarehouseRecord,
+    WorkOrderRecord,
 )
 from chalicelib.domain.addresses import Address
+from chalicelib.domain.checklists import NO_CHECKLISTS, Checklists
 from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict, NotFound
+from chalicelib.domain.floor import BILLING_COUNTERS, UnidentifiedParcel, WorkOrder
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
 from chalicelib.domain.orders import Order, OrderItem
 from chalicelib.domain.returns import (
@@ -75,7 +82,11 @@ def _item_to_json(it: ReturnItem) -> dict[str, Any]:
         "disposition": it.disposition.value if it.disposition else None,
         "clarify": it.clarify,
         "rule": it.rule,
+        "steps": it.steps,
+        "disposition_reason": it.disposition_reason,
         "status": it.status.value,
+        "restock_sync": it.restock_sync,
+        "received_sku": it.received_sku,
     }
 
 
@@ -98,6 +109,10 @@ def _item_from_json(d: dict[str, Any]) -> ReturnItem:
         clarify=bool(d.get("clarify")),
         rule=d.get("rule"),
         status=ItemStatus(d.get("status", "expected")),
+        steps=list(d.get("steps") or []),
+        disposition_reason=d.get("disposition_reason"),
+        restock_sync=d.get("restock_sync"),
+        received_sku=d.get("received_sku"),
     )
 
 
@@ -271,6 +286,7 @@ def _merchant_from_record(rec: MerchantRecord) -> Merchant:
         locale=rec.locale,
         policy=ReturnPolicy.from_dict(rec.policy),
         guideline=Guideline.from_dict(rec.guideline) if rec.guideline else DEFAULT_GUIDELINE,
+        checklists=Checklists.from_dict(rec.checklists) if rec.checklists else NO_CHECKLISTS,
         refunds=RefundSettings.from_dict(rec.refunds),
     )
 
@@ -282,6 +298,15 @@ def _warehouse_from_record(rec: WarehouseRecord) -> Warehouse:
         address=Address.from_dict(rec.address),
         created_at=_parse_req(rec.created_at),
     )
+
+
+@dataclass(frozen=True)
+class Update:
+    """An UpdateItem inside the aggregate's transaction (counters, conditional status changes)."""
+
+    record: Any
+    actions: list[Any]
+    condition: Any = None
 
 
 def _check_cancellation(exc: TransactWriteError, marker_indexes: set[int]) -> None:
@@ -298,7 +323,208 @@ def _check_cancellation(exc: TransactWriteError, marker_indexes: set[int]) -> No
     raise exc
 
 
-class DynamoStore:
+# ----- the warehouse floor: work orders, parcels, disposals, billing ------------------------------------------
+def _work_order_to_record(wo: WorkOrder) -> WorkOrderRecord:
+    return WorkOrderRecord(
+        pk=f"WORKORDER#{wo.id}",
+        sk="WORKORDER",
+        return_id=wo.return_id,
+        merchant_id=wo.merchant_id,
+        warehouse_id=wo.warehouse_id,
+        line_item_id=wo.line_item_id,
+        sku=wo.sku,
+        quantity=wo.quantity,
+        steps=wo.steps,
+        status=wo.status,
+        minutes=wo.minutes,
+        notes=wo.notes,
+        created_at=_iso(wo.created_at),
+        completed_at=_iso(wo.completed_at) if wo.completed_at else None,
+        gsi1pk=f"WAREHOUSE#{wo.warehouse_id}#WORKORDERS#{wo.status}",
+        gsi1sk=f"{_iso(wo.created_at)}#{wo.id}",
+    )
+
+
+def _work_order_from_record(rec: WorkOrderRecord) -> WorkOrder:
+    return WorkOrder(
+        id=rec.pk.removeprefix("WORKORDER#"),
+        return_id=rec.return_id,
+        merchant_id=rec.merchant_id,
+        warehouse_id=rec.warehouse_id,
+        line_item_id=rec.line_item_id,
+        sku=rec.sku,
+        quantity=int(rec.quantity),
+        steps=list(rec.steps or []),
+        created_at=_parse_req(rec.created_at),
+        status=rec.status,
+        minutes=int(rec.minutes) if rec.minutes is not None else None,
+        notes=rec.notes,
+        completed_at=_parse(rec.completed_at),
+    )
+
+
+def _parcel_to_record(p: UnidentifiedParcel) -> ParcelRecord:
+    return ParcelRecord(
+        pk=f"PARCEL#{p.id}",
+        sk="PARCEL",
+        warehouse_id=p.warehouse_id,
+        barcode=p.barcode,
+        status=p.status,
+        notes=p.notes,
+        sender=p.sender,
+        photos=p.photos,
+        return_id=p.return_id,
+        created_at=_iso(p.created_at),
+        matched_at=_iso(p.matched_at) if p.matched_at else None,
+        gsi1pk=f"WAREHOUSE#{p.warehouse_id}#PARCELS#{p.status}",
+        gsi1sk=f"{_iso(p.created_at)}#{p.id}",
+    )
+
+
+def _parcel_from_record(rec: ParcelRecord) -> UnidentifiedParcel:
+    return UnidentifiedParcel(
+        id=rec.pk.removeprefix("PARCEL#"),
+        warehouse_id=rec.warehouse_id,
+        barcode=rec.barcode,
+        created_at=_parse_req(rec.created_at),
+        status=rec.status,
+        notes=rec.notes,
+        sender=rec.sender,
+        photos=list(rec.photos or []),
+        return_id=rec.return_id,
+        matched_at=_parse(rec.matched_at),
+    )
+
+
+class FloorStore:
+    """Mixin of DynamoStore: the warehouse floor's records."""
+
+    @staticmethod
+    def new_work_order(wo: WorkOrder) -> WorkOrderRecord:
+        return _work_order_to_record(wo)
+
+    @staticmethod
+    def complete_work_order(wo: WorkOrder) -> Update:
+        rec = _work_order_to_record(wo)
+        assert wo.minutes is not None and rec.completed_at is not None
+        actions = [
+            WorkOrderRecord.status.set(wo.status),
+            WorkOrderRecord.minutes.set(wo.minutes),
+            WorkOrderRecord.completed_at.set(rec.completed_at),
+            WorkOrderRecord.gsi1pk.set(rec.gsi1pk),
+        ]
+        if wo.notes:
+            actions.append(WorkOrderRecord.notes.set(wo.notes))
+        return Update(rec, actions=actions, condition=WorkOrderRecord.status == "open")
+
+    @staticmethod
+    def get_work_order(work_order_id: str) -> WorkOrder:
+        try:
+            return _work_order_from_record(
+                WorkOrderRecord.get(f"WORKORDER#{work_order_id}", "WORKORDER", consistent_read=True)
+            )
+        except DoesNotExist:
+            raise NotFound(f"work order '{work_order_id}' not found") from None
+
+    @staticmethod
+    def list_work_orders(warehouse_id: str, status: str, limit: int = 100) -> list[WorkOrder]:
+        return [
+            _work_order_from_record(r)
+            for r in WorkOrderRecord.by_warehouse.query(f"WAREHOUSE#{warehouse_id}#WORKORDERS#{status}", limit=limit)
+        ]
+
+    @staticmethod
+    def disposal(ret: Return, line_item_id: str, at: datetime) -> DisposalRecord:
+        item = ret.item(line_item_id)
+        return DisposalRecord(
+            pk=return_pk(ret.id),
+            sk=f"DISPOSAL#{line_item_id}",
+            return_id=ret.id,
+            merchant_id=ret.merchant_id,
+            line_item_id=line_item_id,
+            sku=item.sku,
+            quantity=item.received_quantity or 0,
+            grade=item.grade.value if item.grade else None,
+            disposition=item.disposition.value if item.disposition else "dispose",
+            reason=item.disposition_reason or "",
+            photos=item.photos,
+            at=_iso(at),
+            gsi1pk=f"MERCHANT#{ret.merchant_id}#DISPOSALS",
+            gsi1sk=f"{_iso(at)}#{ret.id}#{line_item_id}",
+        )
+
+    @staticmethod
+    def list_disposals(merchant_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        out = []
+        for r in DisposalRecord.by_merchant.query(
+            f"MERCHANT#{merchant_id}#DISPOSALS", DisposalRecord.gsi1sk.between(_iso(start), _iso(end) + "~")
+        ):
+            out.append(
+                {
+                    "return_id": r.return_id,
+                    "line_item_id": r.line_item_id,
+                    "sku": r.sku,
+                    "quantity": int(r.quantity),
+                    "grade": r.grade,
+                    "disposition": r.disposition,
+                    "reason": r.reason,
+                    "photos": list(r.photos or []),
+                    "at": r.at,
+                }
+            )
+        return out
+
+    @staticmethod
+    def billing(merchant_id: str, month: str, **counts: int) -> Update:
+        """Counters added in the same transaction as what they count (so retries cannot double them)."""
+        unknown = set(counts) - set(BILLING_COUNTERS)
+        assert not unknown, unknown
+        rec = BillingRecord(pk=f"BILLING#{merchant_id}#{month}", sk="BILLING")
+        return Update(rec, actions=[getattr(BillingRecord, k).add(v) for k, v in counts.items() if v])
+
+    @staticmethod
+    def get_billing(merchant_id: str, month: str) -> dict[str, int]:
+        try:
+            rec = BillingRecord.get(f"BILLING#{merchant_id}#{month}", "BILLING", consistent_read=True)
+        except DoesNotExist:
+            return dict.fromkeys(BILLING_COUNTERS, 0)
+        return {k: int(getattr(rec, k) or 0) for k in BILLING_COUNTERS}
+
+    @staticmethod
+    def create_parcel(parcel: UnidentifiedParcel) -> None:
+        _parcel_to_record(parcel).save(condition=ParcelRecord.pk.does_not_exist())
+
+    @staticmethod
+    def match_parcel(parcel: UnidentifiedParcel) -> Update:
+        rec = _parcel_to_record(parcel)
+        assert parcel.return_id is not None and rec.matched_at is not None
+        return Update(
+            rec,
+            actions=[
+                ParcelRecord.status.set(parcel.status),
+                ParcelRecord.return_id.set(parcel.return_id),
+                ParcelRecord.matched_at.set(rec.matched_at),
+                ParcelRecord.gsi1pk.set(rec.gsi1pk),
+            ],
+            condition=ParcelRecord.status == "open",
+        )
+
+    @staticmethod
+    def get_parcel(parcel_id: str) -> UnidentifiedParcel:
+        try:
+            return _parcel_from_record(ParcelRecord.get(f"PARCEL#{parcel_id}", "PARCEL", consistent_read=True))
+        except DoesNotExist:
+            raise NotFound(f"parcel '{parcel_id}' not found") from None
+
+    @staticmethod
+    def list_parcels(warehouse_id: str, status: str, limit: int = 100) -> list[UnidentifiedParcel]:
+        return [
+            _parcel_from_record(r)
+            for r in ParcelRecord.by_warehouse.query(f"WAREHOUSE#{warehouse_id}#PARCELS#{status}", limit=limit)
+        ]
+
+
+class DynamoStore(FloorStore):
     """All persistence of the service, returning domain objects."""
 
     # ----- tenants ------------------------------------------------------------------------------------------
@@ -354,6 +580,7 @@ class DynamoStore:
             created_at=_iso(m.created_at),
             policy=m.policy.to_dict(),
             guideline=m.guideline.to_dict(),
+            checklists=m.checklists.to_dict(),
             refunds=m.refunds.to_dict(),
         )
         return rec
@@ -403,8 +630,11 @@ class DynamoStore:
         policy: dict[str, Any] | None = None,
         guideline: dict[str, Any] | None = None,
         refunds: dict[str, Any] | None = None,
+        checklists: dict[str, Any] | None = None,
     ) -> None:
         actions = []
+        if checklists is not None:
+            actions.append(MerchantRecord.checklists.set(checklists))
         if policy is not None:
             actions.append(MerchantRecord.policy.set(policy))
         if guideline is not None:
@@ -493,6 +723,7 @@ class DynamoStore:
         order: Order | None = None,
         now: datetime | None = None,
         extra: tuple[Any, ...] = (),
+        updates: tuple[Update, ...] = (),
     ) -> None:
         """Write the return under its version, its new timeline entries and any markers, in one transaction.
 
@@ -523,6 +754,9 @@ class DynamoStore:
                     idx += 1
                 for item in extra:
                     tx.save(item)
+                    idx += 1
+                for up in updates:
+                    tx.update(up.record, actions=up.actions, condition=up.condition)
                     idx += 1
                 for tl in self._timeline_records(ret):
                     tx.save(tl)

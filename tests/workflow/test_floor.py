@@ -1,0 +1,266 @@
+"""Warehouse processing depth: dispositions, work orders, disposal register, billing, identification, parcels."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from tests.support import OPERATOR_KEY, Api, inspect, received_return, wait_for_status
+from tests.workflow.conftest import RefundTarget
+
+GUIDE = {
+    "rules": [
+        {"name": "stained", "when": "checks.stains == true", "grade": "C", "disposition": "donate"},
+        {
+            "name": "worn",
+            "when": "checks.worn == true",
+            "grade": "B",
+            "disposition": "refurbish",
+            "steps": ["steam", "fold", "repackage"],
+        },
+    ],
+    "default": {"grade": "A", "disposition": "restock"},
+}
+THREE = [
+    {"line_item_id": "L1", "sku": "TEE", "name": "Tee", "quantity": 1, "unit_price": "20.00"},
+    {"line_item_id": "L2", "sku": "DRESS", "name": "Dress", "quantity": 1, "unit_price": "80.00"},
+    {"line_item_id": "L3", "sku": "SOCKS", "name": "Socks", "quantity": 1, "unit_price": "5.00"},
+]
+
+
+def three_item_return(api: Api, t: dict[str, Any]) -> dict[str, Any]:
+    order = api.order(t["m_key"], items=THREE)
+    ret = api.create_return(
+        t,
+        order=order,
+        lines=[{"line_item_id": lid, "quantity": 1, "reason": "too_small"} for lid in ("L1", "L2", "L3")],
+    )
+    api.ok("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": ret["tracking_number"]})
+    inspect(
+        api,
+        t,
+        ret,
+        [
+            {"line_item_id": "L1", "received_quantity": 1, "checks": {"stains": False, "worn": False}},
+            {"line_item_id": "L2", "received_quantity": 1, "checks": {"stains": False, "worn": True}},
+            {"line_item_id": "L3", "received_quantity": 1, "checks": {"stains": True}},
+        ],
+    )
+    return ret
+
+
+def wait_items(api: Api, key: str, rid: str, want: dict[str, str], timeout: float = 30) -> dict[str, Any]:
+    deadline = time.time() + timeout
+    while True:
+        ret = api.ok("GET", f"/v1/returns/{rid}", key)
+        got = {i["line_item_id"]: i["status"] for i in ret["items"]}
+        if all(got.get(k) == v for k, v in want.items()):
+            return ret
+        assert time.time() < deadline, got
+        time.sleep(0.2)
+
+
+def month() -> str:
+    return time.strftime("%Y-%m", time.gmtime())
+
+
+def test_dispositions_work_orders_disposal_register_and_billing(api: Api) -> None:
+    # Given a guideline that restocks, refurbishes and donates, and a return with one item for each
+    t = api.tenant()
+    api.ok("PUT", "/v1/settings/guidelines", t["m_key"], GUIDE)
+    ret = three_item_return(api, t)
+    # When processing completes, each disposition is carried out
+    done = wait_items(api, t["m_key"], ret["id"], {"L1": "restocked", "L2": "refurbishing", "L3": "disposed"})
+    assert done["status"] == "completed"
+    types = [e["type"] for e in done["timeline"]]
+    assert types.count("item.restocked") == 1 and "work_order.opened" in types and "item.disposed" in types
+    # Then the warehouse sees a work order with the rule's steps
+    orders = api.ok("GET", "/v1/warehouse/work-orders?status=open", t["wh_key"])["items"]
+    assert [(w["return_id"], w["line_item_id"], w["steps"]) for w in orders] == [
+        (ret["id"], "L2", ["steam", "fold", "repackage"])
+    ]
+    # And the merchant's disposal register names the item, the disposition and why
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    register = api.ok("GET", f"/v1/reports/disposals?from={today}&to={today}", t["m_key"])["items"]
+    assert [(d["line_item_id"], d["sku"], d["grade"], d["disposition"]) for d in register] == [
+        ("L3", "SOCKS", "C", "donate")
+    ]
+    assert "stained" in register[0]["reason"]
+    # When the work order is completed
+    wo = orders[0]
+    out = api.ok("POST", f"/v1/warehouse/work-orders/{wo['id']}/complete", t["wh_key"], {"minutes": 12})
+    assert out["status"] == "completed" and out["minutes"] == 12
+    # Then the item is restocked and the operator can bill for all of it
+    after = api.ok("GET", f"/v1/returns/{ret['id']}", t["m_key"])
+    assert {i["line_item_id"]: i["status"] for i in after["items"]}["L2"] == "restocked"
+    bill = api.ok("GET", f"/v1/admin/billing?merchant_id={t['merchant']['id']}&month={month()}", OPERATOR_KEY)
+    assert bill == {
+        "merchant_id": t["merchant"]["id"],
+        "month": month(),
+        "receipts": 1,
+        "inspections": 1,
+        "photos": 0,
+        "refurbishment_minutes": 12,
+        "restocks": 2,
+        "disposals": 1,
+    }
+    # And a second completion, or another warehouse, cannot touch it
+    resp = api.call("POST", f"/v1/warehouse/work-orders/{wo['id']}/complete", t["wh_key"], {"minutes": 5})
+    assert resp.status_code == 409
+    other = api.tenant()
+    resp = api.call("POST", f"/v1/warehouse/work-orders/{wo['id']}/complete", other["wh_key"], {"minutes": 5})
+    assert resp.status_code == 404
+    assert api.ok("GET", "/v1/warehouse/work-orders", other["wh_key"])["items"] == []
+    assert api.ok("GET", f"/v1/reports/disposals?from={today}&to={today}", other["m_key"])["items"] == []
+
+
+def test_restocks_reach_a_webhook_target_signed_and_once(api: Api, refund_target: RefundTarget) -> None:
+    t = api.tenant()
+    api.ok(
+        "PUT",
+        "/v1/settings/refunds",
+        t["m_key"],
+        {
+            "target": "webhook",
+            "auto_refund": False,
+            "webhook_url": refund_target.url,
+            "webhook_secret": "restock-secret-0123456789",
+        },
+    )
+    ret = received_return(api, t)
+    inspect(api, t, ret, [{"line_item_id": "L1", "received_quantity": 1, "checks": {}}])
+    wait_items(api, t["m_key"], ret["id"], {"L1": "restocked"})
+    deadline = time.time() + 10
+    while not refund_target.restocks:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    body = json.loads(refund_target.restocks[0]["body"])
+    assert body["type"] == "restock" and body["sku"] == "SHIRT-M" and body["quantity"] == 1
+    assert refund_target.restocks[0]["headers"]["Idempotency-Key"] == f"restock-{ret['id']}-L1"
+    while not any(
+        e["type"] == "item.restock_synced" for e in api.ok("GET", f"/v1/returns/{ret['id']}", t["m_key"])["timeline"]
+    ):
+        assert time.time() < deadline, "the restock was sent but never recorded as synced"
+        time.sleep(0.1)
+    assert len(refund_target.restocks) == 1 and refund_target.requests == []
+
+
+def test_the_label_qr_code_and_the_return_id_identify_the_parcel(api: Api) -> None:
+    t = api.tenant()
+    by_qr = api.create_return(t)
+    qr = f"BMR1:{by_qr['id']}:{by_qr['tracking_number']}"
+    assert api.ok("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": qr})["status"] == "received"
+    by_id = api.create_return(t, order=api.order(t["m_key"]))
+    assert api.ok("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": by_id["id"]})["status"] == "received"
+    # another warehouse's QR code is not ours
+    other = api.tenant()
+    third = api.create_return(t, order=api.order(t["m_key"]))
+    resp = api.call(
+        "POST", "/v1/warehouse/scans", other["wh_key"], {"barcode": f"BMR1:{third['id']}:{third['tracking_number']}"}
+    )
+    assert resp.status_code == 404
+
+
+def test_unmatched_parcels_are_kept_and_can_be_matched_later(api: Api) -> None:
+    t = api.tenant()
+    ret = api.create_return(t)
+    resp = api.call(
+        "POST",
+        "/v1/warehouse/scans",
+        t["wh_key"],
+        {"barcode": "UNREADABLE-123", "notes": "label torn", "sender": {"name": "E. M.", "address": "Berlin"}},
+    )
+    assert resp.status_code == 404
+    problem = json.loads(resp.body)
+    parcel_id = problem["unidentified_parcel_id"]
+    listed = api.ok("GET", "/v1/warehouse/unidentified-parcels", t["wh_key"])["items"]
+    assert [(p["id"], p["barcode"], p["notes"], p["status"]) for p in listed] == [
+        (parcel_id, "UNREADABLE-123", "label torn", "open")
+    ]
+    # another warehouse neither sees nor matches it
+    other = api.tenant()
+    assert api.ok("GET", "/v1/warehouse/unidentified-parcels", other["wh_key"])["items"] == []
+    assert (
+        api.call(
+            "POST", f"/v1/warehouse/unidentified-parcels/{parcel_id}/match", other["wh_key"], {"return_id": ret["id"]}
+        ).status_code
+        == 404
+    )
+    # matching receives the return
+    received = api.ok(
+        "POST", f"/v1/warehouse/unidentified-parcels/{parcel_id}/match", t["wh_key"], {"return_id": ret["id"]}
+    )
+    assert received["status"] == "received"
+    assert api.ok("GET", "/v1/warehouse/unidentified-parcels", t["wh_key"])["items"] == []
+    matched = api.ok("GET", "/v1/warehouse/unidentified-parcels?status=matched", t["wh_key"])["items"]
+    assert matched[0]["return_id"] == ret["id"]
+    again = api.call(
+        "POST", f"/v1/warehouse/unidentified-parcels/{parcel_id}/match", t["wh_key"], {"return_id": ret["id"]}
+    )
+    assert again.status_code == 409
+
+
+def test_wrong_item_asks_the_merchant_who_gets_an_email(api: Api) -> None:
+    t = api.tenant()
+    ret = received_return(api, t)
+    inspect(
+        api, t, ret, [{"line_item_id": "L1", "received_quantity": 1, "received_sku": "SOMETHING-ELSE", "checks": {}}]
+    )
+    waiting = wait_for_status(api, t["m_key"], ret["id"], "awaiting_feedback")
+    assert {
+        "type": "wrong_item",
+        "line_item_id": "L1",
+        "expected_sku": "SHIRT-M",
+        "received_sku": "SOMETHING-ELSE",
+    } in waiting["discrepancies"]
+    deadline = time.time() + 10
+    while not any(
+        ret["id"] in m.raw_data and "ops@shop.example" in m.destinations[0]
+        for m in ses_backends[DEFAULT_ACCOUNT_ID]["eu-central-1"].sent_messages
+        if hasattr(m, "raw_data")
+    ):
+        assert time.time() < deadline, "no feedback request email"
+        time.sleep(0.1)
+
+
+def test_guideline_dry_run_classifies_without_storing(api: Api) -> None:
+    t = api.tenant()
+    api.ok("PUT", "/v1/settings/guidelines", t["m_key"], GUIDE)
+    out = api.ok(
+        "POST",
+        "/v1/settings/guidelines/test",
+        t["m_key"],
+        {"item": {"sku": "X", "unit_price": 10}, "checks": {"worn": True}, "order": {"country": "DE"}},
+    )
+    assert (out["grade"], out["disposition"], out["clarify"], out["rule"]) == (
+        "B",
+        "refurbish",
+        False,
+        {"name": "worn", "index": 1},
+    )
+    assert out["steps"] == ["steam", "fold", "repackage"]
+    trial = {**GUIDE, "rules": [{"name": "all C", "when": "true", "grade": "C", "disposition": "recycle"}]}
+    out = api.ok(
+        "POST", "/v1/settings/guidelines/test", t["m_key"], {"item": {"sku": "X"}, "checks": {}, "guideline": trial}
+    )
+    assert out["rule"]["name"] == "all C"
+    # the saved guideline is unchanged by the trial
+    out = api.ok("POST", "/v1/settings/guidelines/test", t["m_key"], {"item": {"sku": "X"}, "checks": {}})
+    assert out["rule"]["name"] == "default"
+    bad = api.call(
+        "POST",
+        "/v1/settings/guidelines/test",
+        t["m_key"],
+        {
+            "item": {},
+            "guideline": {
+                **GUIDE,
+                "rules": [{"name": "broken", "when": "checks.(", "grade": "A", "disposition": "restock"}],
+            },
+        },
+    )
+    assert bad.status_code == 422 and json.loads(bad.body)["errors"][0]["loc"] == ["rules", 0, "when"]
