@@ -23,6 +23,7 @@ from bench import env
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / ".local" / "bench-results.json"
 COLD_START_LIMIT = 1.5  # the API app may import in at most 1.5x the baseline's time
+CLASSIFY_LIMIT = 5.0  # CEL classification may cost at most 5x the same rules as Python lambdas
 PORTAL_RETURN = "POST /v1/portal/returns"
 PORTAL_RETURN_LIMIT = 3
 
@@ -279,6 +280,35 @@ def static_scan(checks: list[Check]) -> list[dict[str, Any]]:
     return [f.__dict__ for f in findings]
 
 
+def classification(checks: list[Check]) -> dict[str, Any]:
+    from bench.classification import run
+
+    print("\n(d) Classification: 1,000 items x 50-rule guideline, CEL (compiled once) vs the same rules in Python")
+    r = run()
+    print(
+        _table(
+            ["implementation", "us per item", "vs python"],
+            [
+                ["CEL (common-expression-language)", f"{r['cel_us_per_item']:.1f}", f"{r['ratio']:.2f}x"],
+                ["plain Python lambdas", f"{r['python_us_per_item']:.1f}", "1.00x"],
+            ],
+            right={1, 2},
+        )
+    )
+    print(
+        f"    {r['matched_a_rule']} of {r['items']} items matched a rule; {r['compiled']} expressions compiled once, "
+        f"{r['compiles_during_timing']} compiles while timing; median of {r['rounds']} interleaved rounds"
+    )
+    checks.append(
+        Check(
+            f"classification <= {CLASSIFY_LIMIT:g}x plain Python",
+            r["ratio"] <= CLASSIFY_LIMIT and r["compiles_during_timing"] == 0,
+            f"{r['cel_us_per_item']:.1f} us vs {r['python_us_per_item']:.1f} us per item = {r['ratio']:.2f}x",
+        )
+    )
+    return r
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=7, help="cold-start samples per entry point (default 7)")
@@ -305,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         results["cold_start"] = cold_start(args.rounds, args.profile, checks)
     if not args.skip_lifecycle:
         results["dynamodb"] = dynamodb(checks)
+    results["classification"] = classification(checks)
 
     results["checks"] = [c.__dict__ for c in checks]
     results["seconds"] = time.perf_counter() - started

@@ -80,3 +80,17 @@ def test_a_non_boolean_result_never_matches() -> None:
         }
     )
     assert classify(g, item=item(), checks={}, order=ORDER).rule["name"] == "default"
+
+
+def test_only_referenced_fields_reach_cel_and_whole_variable_use_passes_everything() -> None:
+    from chalicelib.domain.guidelines import _referenced_fields
+
+    fields = _referenced_fields(("checks.damaged == true && item.unit_price > 1.0", "'x' in item.tags"))
+    assert fields == {"item": frozenset({"unit_price", "tags"}), "checks": frozenset({"damaged"}), "order": frozenset()}
+    assert _referenced_fields(("size(checks) > 2",))["checks"] is None
+    assert _referenced_fields(("checks['odd key'] == true",))["checks"] is None
+
+
+def test_unreferenced_answers_do_not_change_the_result() -> None:
+    noisy = {"damaged": True, **{f"extra{i}": "x" for i in range(20)}}
+    assert classify(GUIDE, item=item(), checks=noisy, order=ORDER).rule["name"] == "damaged"
