@@ -148,8 +148,9 @@ def classify(
     # common-expression-language 0.10; evaluating a compiled rule is under 1 us): hand CEL only the fields the
     # guideline's rules reference. A field they do not reference cannot change any rule's result.
     needed = _referenced_fields(tuple(r.when for r in guideline.rules))
-    variables = {name: _only(value, needed[name]) for name, value in (("item", item), ("checks", checks),
-                                                                     ("order", order))}
+    variables = {
+        name: _only(value, needed[name]) for name, value in (("item", item), ("checks", checks), ("order", order))
+    }
     ctx = cel.Context(variables=variables)
     for idx, rule in enumerate(guideline.rules):
         try:

@@ -310,8 +310,8 @@ class Return:
 
     def receive(self, *, actor: str, at: datetime, barcode: str) -> bool:
         """Warehouse scan. A second scan is harmless (returns False, nothing recorded)."""
-        if self.status == S.RECEIVED:
-            return False
+        if self.status == S.REJECTED or (RANK[self.status] >= RANK[S.RECEIVED] and RANK[self.status] < 9):
+            return False  # already in the warehouse: scanning it again changes nothing
         self._move(S.RECEIVED, actor, at, barcode=barcode)
         for it in self.items:
             it.status = ItemStatus.RECEIVED

@@ -314,3 +314,17 @@ def test_milestones_are_return_statuses_in_time_order() -> None:
     )
     ms = ret.milestones(list(ret.new_timeline))
     assert [m["status"] for m in ms] == ["requested", "label_created", "in_transit"]
+
+
+def test_a_scan_after_the_inspection_is_harmless_too() -> None:
+    ret = received(1)
+    ret.record_inspection(lines=[{"line_item_id": "L1", "received_quantity": 1}], extra_items=[], actor="wh", at=T0)
+    assert ret.receive(actor="wh", at=T0, barcode="SB1") is False
+    assert ret.status == ReturnStatus.INSPECTED
+
+
+def test_a_cancelled_return_cannot_be_received() -> None:
+    ret = labelled(1)
+    ret._move(ReturnStatus.CANCELLED, "customer", T0)
+    with pytest.raises(InvalidTransition):
+        ret.receive(actor="wh", at=T0, barcode="SB1")

@@ -264,3 +264,94 @@ def test_guideline_dry_run_classifies_without_storing(api: Api) -> None:
         },
     )
     assert bad.status_code == 422 and json.loads(bad.body)["errors"][0]["loc"] == ["rules", 0, "when"]
+
+
+EACH_C = {
+    "rules": [
+        {"name": f"{d} it", "when": f"checks.fate == '{d}'", "grade": "C", "disposition": d}
+        for d in ("dispose", "donate", "recycle")
+    ],
+    "default": {"grade": "A", "disposition": "restock"},
+}
+
+
+def test_each_c_disposition_lands_in_the_register(api: Api) -> None:
+    t = api.tenant()
+    api.ok("PUT", "/v1/settings/guidelines", t["m_key"], EACH_C)
+    order = api.order(t["m_key"], items=THREE)
+    ret = api.create_return(
+        t,
+        order=order,
+        lines=[{"line_item_id": lid, "quantity": 1, "reason": "too_small"} for lid in ("L1", "L2", "L3")],
+    )
+    api.ok("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": ret["tracking_number"]})
+    inspect(
+        api,
+        t,
+        ret,
+        [
+            {"line_item_id": lid, "received_quantity": 1, "checks": {"fate": fate}}
+            for lid, fate in (("L1", "dispose"), ("L2", "donate"), ("L3", "recycle"))
+        ],
+    )
+    wait_items(api, t["m_key"], ret["id"], {"L1": "disposed", "L2": "disposed", "L3": "disposed"})
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    register = api.ok("GET", f"/v1/reports/disposals?from={today}&to={today}", t["m_key"])["items"]
+    assert sorted((d["line_item_id"], d["disposition"], d["grade"]) for d in register) == [
+        ("L1", "dispose", "C"),
+        ("L2", "donate", "C"),
+        ("L3", "recycle", "C"),
+    ]
+    assert all(d["reason"].startswith("guideline rule") for d in register)
+    resp = api.call("GET", f"/v1/reports/disposals?from={today}&to=2000-01-01", t["m_key"])
+    assert resp.status_code == 422
+
+
+def recount(api: Api, t: dict[str, Any]) -> dict[str, int]:
+    """The month's billing, counted again from every return's timeline (brute force)."""
+    counts = dict.fromkeys(("receipts", "inspections", "photos", "refurbishment_minutes", "restocks", "disposals"), 0)
+    for listed in api.ok("GET", "/v1/returns?limit=100", t["m_key"])["items"]:
+        for e in api.ok("GET", f"/v1/returns/{listed['id']}", t["m_key"])["timeline"]:
+            if not e["at"].startswith(month()):
+                continue
+            kind = e["type"]
+            counts["receipts"] += kind == "return.received"
+            counts["inspections"] += kind == "return.inspected"
+            counts["photos"] += kind == "photo.added"
+            counts["restocks"] += kind == "item.restocked"
+            counts["disposals"] += kind == "item.disposed"
+            counts["refurbishment_minutes"] += e.get("minutes", 0) if kind == "work_order.completed" else 0
+    return counts
+
+
+def test_billing_equals_a_recount_of_the_months_events(api: Api) -> None:
+    # Given a month with a three-way return, a refurbishment, a parcel matched by hand and a double scan
+    t = api.tenant()
+    api.ok("PUT", "/v1/settings/guidelines", t["m_key"], GUIDE)
+    first = three_item_return(api, t)
+    api.ok("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": first["tracking_number"]})  # harmless again
+    wait_items(api, t["m_key"], first["id"], {"L1": "restocked", "L2": "refurbishing", "L3": "disposed"})
+    wo = api.ok("GET", "/v1/warehouse/work-orders", t["wh_key"])["items"][0]
+    api.ok("POST", f"/v1/warehouse/work-orders/{wo['id']}/complete", t["wh_key"], {"minutes": 17})
+    second = api.create_return(t)
+    parcel = json.loads(api.call("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": "TORN"}).body)
+    api.ok(
+        "POST",
+        f"/v1/warehouse/unidentified-parcels/{parcel['unidentified_parcel_id']}/match",
+        t["wh_key"],
+        {"return_id": second["id"]},
+    )
+    inspect(api, t, second, [{"line_item_id": "L1", "received_quantity": 1, "checks": {}}])
+    wait_items(api, t["m_key"], second["id"], {"L1": "restocked"})
+    # Then the operator's counters equal a brute-force recount of the events
+    bill = api.ok("GET", f"/v1/admin/billing?merchant_id={t['merchant']['id']}&month={month()}", OPERATOR_KEY)
+    expected = recount(api, t)
+    assert {k: bill[k] for k in expected} == expected
+    assert expected == {
+        "receipts": 2,
+        "inspections": 2,
+        "photos": 0,
+        "refurbishment_minutes": 17,
+        "restocks": 3,
+        "disposals": 1,
+    }
