@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.guidelines import Guideline, check_compiles, classify
@@ -82,15 +84,46 @@ def test_a_non_boolean_result_never_matches() -> None:
     assert classify(g, item=item(), checks={}, order=ORDER).rule["name"] == "default"
 
 
-def test_only_referenced_fields_reach_cel_and_whole_variable_use_passes_everything() -> None:
-    from chalicelib.domain.guidelines import _referenced_fields
+def test_plans_flatten_field_selections_and_fall_back_to_maps() -> None:
+    from chalicelib.domain.guidelines import _plan
 
-    fields = _referenced_fields(("checks.damaged == true && item.unit_price > 1.0", "'x' in item.tags"))
-    assert fields == {"item": frozenset({"unit_price", "tags"}), "checks": frozenset({"damaged"}), "order": frozenset()}
-    assert _referenced_fields(("size(checks) > 2",))["checks"] is None
-    assert _referenced_fields(("checks['odd key'] == true",))["checks"] is None
+    flat = _plan(("checks.damaged == true && item.unit_price > 1.0", "'x' in item.tags && order.country == 'CH'"))
+    assert flat.flat
+    assert flat.fields == (("checks", "damaged"), ("item", "tags"), ("item", "unit_price"), ("order", "country"))
+    whole = _plan(("size(checks) > 2", "item.unit_price > 1.0"))
+    assert not whole.flat and whole.restrict == {
+        "checks": None,
+        "item": frozenset({"unit_price"}),
+        "order": frozenset(),
+    }
+    assert not _plan(("has(checks.x)",)).flat
+    assert _plan(("'checks.x' == 'y'",)).fields == ()  # text inside strings is not code
 
 
 def test_unreferenced_answers_do_not_change_the_result() -> None:
     noisy = {"damaged": True, **{f"extra{i}": "x" for i in range(20)}}
     assert classify(GUIDE, item=item(), checks=noisy, order=ORDER).rule["name"] == "damaged"
+
+
+ANSWERS = st.one_of(st.booleans(), st.sampled_from(["heavy", "light", "opened", "x"]), st.integers(-2, 2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    checks=st.dictionaries(st.sampled_from(["damaged", "opened", "stains", "worn", "tags"]), ANSWERS, max_size=5),
+    tags=st.lists(st.sampled_from(["hygiene", "apparel", "final"]), max_size=3),
+    price=st.floats(0, 500, allow_nan=False),
+    country=st.sampled_from(["DE", "CH", "GB"]),
+)
+def test_flattened_rules_answer_exactly_like_the_rules_as_written(checks, tags, price, country) -> None:
+    # Given any answers (missing, wrong types included) and the guidelines we ship and test
+    from chalicelib import templates
+
+    guides = [GUIDE, *(Guideline.from_dict(templates.load(n)["guidelines"]) for n in templates.names())]
+    it = item(tags=tags, unit_price=price)
+    order = {"country": country, "currency": "EUR"}
+    for guide in guides:
+        # Then both evaluation plans pick the same rule
+        fast = classify(guide, item=it, checks=checks, order=order)
+        slow = classify(guide, item=it, checks=checks, order=order, flatten=False)
+        assert fast == slow
