@@ -78,7 +78,10 @@ class BucketNotification:
 
 
 # Uploads under photos/ only: the thumbnails the consumer writes (thumbs/) must not come back to it.
-BUCKET_NOTIFICATIONS = (BucketNotification(prefix="photos/", queue=PHOTO_QUEUE),)
+BUCKET_NOTIFICATIONS = (
+    BucketNotification(prefix="photos/", queue=PHOTO_QUEUE),
+    BucketNotification(prefix="parcels/", queue=PHOTO_QUEUE),  # photos of unidentified parcels
+)
 
 EVENT_BUS_NAME = "boomerang-events"
 EVENT_SOURCE = "boomerang"

@@ -141,7 +141,7 @@ def complete_work_order(call: Call, work_order_id: str) -> dict[str, Any]:
 )
 def unidentified_parcels(call: Call) -> dict[str, Any]:
     items = floor.list_parcels(container(), _wid(call), call.query.status)
-    return {"items": [floor.parcel_view(p) for p in items], "next_cursor": None}
+    return {"items": [floor.parcel_view(container(), p) for p in items], "next_cursor": None}
 
 
 @endpoint(
@@ -160,3 +160,19 @@ def match_parcel(call: Call, parcel_id: str) -> dict[str, Any]:
     ret = floor.match_parcel(c, _wid(call), parcel_id, call.body.return_id)
     ret, timeline = returns.get_return(c, ret.id, warehouse_id=_wid(call))
     return returns.to_view(c, ret, timeline, audience="warehouse")
+
+
+@endpoint(
+    bp,
+    "/v1/warehouse/unidentified-parcels/{parcel_id}/photos",
+    "POST",
+    summary="Presigned upload for a photo of an unidentified parcel",
+    tag="warehouse",
+    auth=WAREHOUSE,
+    body=s.PhotoIn,
+    status=201,
+    response=s.UploadOut,
+    errors=(401, 403, 404, 422),
+)
+def parcel_photo(call: Call, parcel_id: str) -> dict[str, Any]:
+    return floor.parcel_photo_upload(container(), _wid(call), parcel_id, call.body.content_type)

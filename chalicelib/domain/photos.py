@@ -41,5 +41,34 @@ def parse_photo_key(key: str) -> PhotoKey | None:
     return PhotoKey(merchant_id, return_id, None if line == PARCEL else line, name)
 
 
+@dataclass(frozen=True)
+class ParcelPhotoKey:
+    """`parcels/<warehouse_id>/<parcel_id>/<name>`: a photo of an unidentified parcel (no merchant known yet)."""
+
+    warehouse_id: str
+    parcel_id: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"parcels/{self.warehouse_id}/{self.parcel_id}/{self.name}"
+
+    @property
+    def thumbnail_key(self) -> str:
+        return thumbnail_key(self.key)
+
+
+def parcel_photo_key(warehouse_id: str, parcel_id: str, photo_id: str, content_type: str) -> str:
+    return ParcelPhotoKey(warehouse_id, parcel_id, f"{photo_id}.{IMAGE_TYPES[content_type]}").key
+
+
+def parse_parcel_photo_key(key: str) -> ParcelPhotoKey | None:
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != "parcels" or not all(parts[1:]):
+        return None
+    return ParcelPhotoKey(parts[1], parts[2], parts[3])
+
+
 def thumbnail_key(key: str) -> str:
+    """`photos/m/r/l/x.png` -> `thumbs/m/r/l/x.jpg`; `parcels/w/p/x.png` -> `thumbs/parcels/w/p/x.jpg`."""
     return "thumbs/" + key.removeprefix("photos/").rsplit(".", 1)[0] + ".jpg"

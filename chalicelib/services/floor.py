@@ -185,6 +185,19 @@ def record_unidentified(
     return parcel
 
 
+def parcel_photo_upload(c: Container, warehouse_id: str, parcel_id: str, content_type: str) -> dict[str, Any]:
+    """A presigned POST for a photo of an unidentified parcel (checked by the photo processor on arrival)."""
+    from chalicelib.domain.photos import IMAGE_TYPES, parcel_photo_key
+
+    if content_type not in IMAGE_TYPES:
+        raise ValidationFailed.at(["content_type"], f"must be one of {', '.join(IMAGE_TYPES)}")
+    parcel = c.store.get_parcel(parcel_id)
+    if parcel.warehouse_id != warehouse_id:
+        raise NotFound(f"parcel '{parcel_id}' not found")
+    key = parcel_photo_key(warehouse_id, parcel.id, new_id("ph"), content_type)
+    return {"key": key, "upload": c.files.presigned_post(key, content_type, c.settings.photo_max_bytes, 900)}
+
+
 def list_parcels(c: Container, warehouse_id: str, status: str) -> list[UnidentifiedParcel]:
     return c.store.list_parcels(warehouse_id, status)
 
@@ -202,7 +215,11 @@ def match_parcel(c: Container, warehouse_id: str, parcel_id: str, return_id: str
         now = c.now()
         parcel.match(return_id, now)
         ret.receive(actor=f"warehouse:{warehouse_id}", at=now, barcode=parcel.barcode)
-        updates = [c.store.match_parcel(parcel), c.store.billing(ret.merchant_id, billing_month(now), receipts=1)]
+        photos = sum(ret.record_photo(key, None, actor=f"warehouse:{warehouse_id}", at=now) for key in parcel.photos)
+        updates = [
+            c.store.match_parcel(parcel),
+            c.store.billing(ret.merchant_id, billing_month(now), receipts=1, photos=photos),
+        ]
         try:
             commit(c, ret, updates=tuple(updates))
         except ConcurrentModification:
@@ -211,8 +228,9 @@ def match_parcel(c: Container, warehouse_id: str, parcel_id: str, return_id: str
     raise ConcurrentModification("the parcel changed concurrently; retry")
 
 
-def parcel_view(p: UnidentifiedParcel) -> dict[str, Any]:
+def parcel_view(c: Container, p: UnidentifiedParcel) -> dict[str, Any]:
     from chalicelib.domain.returns import iso
+    from chalicelib.services.returns import photo_views
 
     return {
         "id": p.id,
@@ -220,7 +238,7 @@ def parcel_view(p: UnidentifiedParcel) -> dict[str, Any]:
         "status": p.status,
         "notes": p.notes,
         "sender": p.sender,
-        "photos": p.photos,
+        "photos": photo_views(c, p.photos),
         "return_id": p.return_id,
         "created_at": iso(p.created_at),
         "matched_at": iso(p.matched_at) if p.matched_at else None,

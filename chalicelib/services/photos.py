@@ -26,7 +26,7 @@ from chalicelib.bootstrap import Container
 from chalicelib.domain.errors import ConcurrentModification, NotFound
 from chalicelib.domain.floor import billing_month
 from chalicelib.domain.images import HEADER_BYTES, ImageType, sniff
-from chalicelib.domain.photos import IMAGE_TYPES, PhotoKey, parse_photo_key
+from chalicelib.domain.photos import IMAGE_TYPES, PhotoKey, parse_parcel_photo_key, parse_photo_key
 from chalicelib.domain.returns import Return
 from chalicelib.observability import logger
 from chalicelib.services.common import commit
@@ -107,6 +107,8 @@ def process_upload(c: Container, key: str, size: int | None = None) -> Outcome:
 
     `size` is the event's, for the log: the object's own metadata is what is checked.
     """
+    if key.startswith("parcels/"):
+        return process_parcel_upload(c, key)
     photo = parse_photo_key(key)
     if photo is None:
         logger.info("upload ignored: not a photo key", key=key)
@@ -124,16 +126,7 @@ def process_upload(c: Container, key: str, size: int | None = None) -> Outcome:
     try:
         if photo.line_item_id is not None and photo.line_item_id not in {i.line_item_id for i in ret.items}:
             raise Rejected("unknown_line_item")
-        if stored.size == 0:
-            raise Rejected("empty")
-        if stored.size > c.settings.photo_max_bytes:
-            raise Rejected("too_large")
-        if stored.content_type not in IMAGE_TYPES:
-            raise Rejected("content_type_not_allowed")
-        kind = sniff(c.files.get_head(key, HEADER_BYTES))
-        if kind is None:
-            raise Rejected("not_an_image")
-        thumbnail = make_thumbnail(c.files.get(key), kind) if kind in PILLOW_FORMATS else None
+        kind, thumbnail = _check_image(c, key, stored)
     except Rejected as rejection:
         # The rejection is recorded before the object goes: should the delete fail, the retried message records
         # it a second time, rather than finding no object and leaving the return to name a photo that is gone.
@@ -147,6 +140,50 @@ def process_upload(c: Container, key: str, size: int | None = None) -> Outcome:
         logger.info("photo type differs from the declared one", key=key, declared=stored.content_type, found=kind)
     recorded = _record(c, ret.id, photo)
     logger.info("photo recorded" if recorded else "photo already recorded", key=key, return_id=ret.id, type=kind)
+    return Outcome.RECORDED if recorded else Outcome.DUPLICATE
+
+
+def _check_image(c: Container, key: str, stored: Any) -> tuple[ImageType, bytes | None]:
+    """Size, stored type, magic bytes, then a decode that makes the thumbnail. Raises Rejected."""
+    if stored.size == 0:
+        raise Rejected("empty")
+    if stored.size > c.settings.photo_max_bytes:
+        raise Rejected("too_large")
+    if stored.content_type not in IMAGE_TYPES:
+        raise Rejected("content_type_not_allowed")
+    kind = sniff(c.files.get_head(key, HEADER_BYTES))
+    if kind is None:
+        raise Rejected("not_an_image")
+    return kind, make_thumbnail(c.files.get(key), kind) if kind in PILLOW_FORMATS else None
+
+
+def process_parcel_upload(c: Container, key: str) -> Outcome:
+    """A photo of an unidentified parcel: checked like any photo, kept on the parcel (its merchant is not known
+    yet; the photos move to the return, and are billed, when the parcel is matched)."""
+    photo = parse_parcel_photo_key(key)
+    if photo is None:
+        logger.info("upload ignored: not a parcel photo key", key=key)
+        return Outcome.IGNORED
+    stored = c.files.head(key)
+    if stored is None:
+        return Outcome.IGNORED
+    try:
+        parcel = c.store.get_parcel(photo.parcel_id)
+    except NotFound:
+        parcel = None
+    if parcel is None or parcel.warehouse_id != photo.warehouse_id:
+        c.files.delete(key)
+        logger.warning("upload deleted: no such parcel of this warehouse", key=key)
+        return Outcome.REJECTED
+    try:
+        _kind, thumbnail = _check_image(c, key, stored)
+    except Rejected as rejection:
+        c.files.delete(key)
+        logger.info("parcel photo rejected", key=key, parcel_id=parcel.id, reason=rejection.reason)
+        return Outcome.REJECTED
+    if thumbnail is not None:
+        c.files.put(photo.thumbnail_key, thumbnail, "image/jpeg")
+    recorded = c.store.add_parcel_photo(parcel.id, key)
     return Outcome.RECORDED if recorded else Outcome.DUPLICATE
 
 

@@ -232,7 +232,7 @@ def to_view(c: Container, ret: Return, timeline: list[TimelineEntry], *, audienc
             "disposition": it.disposition.value if it.disposition else None,
             "status": it.status.value,
             "unit_price": {"amount": str(it.unit_price), "currency": ret.currency},
-            "photos": [] if audience == "customer" else _photo_views(c, it.photos),
+            "photos": [] if audience == "customer" else photo_views(c, it.photos),
         }
         if audience != "customer":
             view.update({"checks": it.checks, "notes": it.notes, "clarify": it.clarify, "rule": it.rule})
@@ -263,13 +263,13 @@ def to_view(c: Container, ret: Return, timeline: list[TimelineEntry], *, audienc
         "label": label,
         "items": items,
         "discrepancies": ret.discrepancies,
-        "parcel_photos": [] if audience == "customer" else _photo_views(c, ret.parcel_photos),
+        "parcel_photos": [] if audience == "customer" else photo_views(c, ret.parcel_photos),
         "timeline": entries,
         "refund": ret.refund.to_dict() if ret.refund else None,
     }
 
 
-def _photo_views(c: Container, keys: list[str]) -> list[dict[str, Any]]:
+def photo_views(c: Container, keys: list[str]) -> list[dict[str, Any]]:
     """Photos as short-lived presigned GET URLs (the bucket is private), with their thumbnails."""
     ttl = c.settings.label_url_ttl_seconds
     return [

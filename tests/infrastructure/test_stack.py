@@ -226,7 +226,7 @@ def test_photo_uploads_are_announced_on_the_photo_queue(synth: Synth) -> None:
         for _ in n.events
     ]
     assert config["Properties"]["NotificationConfiguration"] == {"QueueConfigurations": expected}
-    assert [n.prefix for n in d.BUCKET_NOTIFICATIONS if n.queue is d.PHOTO_QUEUE] == ["photos/"]
+    assert [n.prefix for n in d.BUCKET_NOTIFICATIONS if n.queue is d.PHOTO_QUEUE] == ["photos/", "parcels/"]
     # S3 may send to the queue for this bucket only, and the configuration is put after that policy exists
     queue = synth.logical_id(synth.stack.queues[d.PHOTO_QUEUE.name])
     ((policy_id, policy),) = [

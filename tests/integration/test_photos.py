@@ -326,3 +326,54 @@ def test_a_message_that_is_no_notification_fails_alone(api: Api, aws) -> None:
     poison = {**events[0], "MessageId": "poison", "Body": "not json"}
     assert deliver([poison, *events]) == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
     assert len(timeline(api, t, ret, "photo.added")) == 1
+
+
+# -- photos of unidentified parcels --------------------------------------------------------------------------------
+def test_a_parcel_photo_is_checked_kept_on_the_parcel_and_moves_to_the_return_when_matched(api: Api, aws) -> None:
+    # Given a parcel that matched nothing, photographed twice: one real image, one PDF claiming to be a JPEG
+    t = api.tenant()
+    ret = api.create_return(t)
+    parcel_id = json.loads(api.call("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": "NO-LABEL"}).body)[
+        "unidentified_parcel_id"
+    ]
+    slot = api.ok(
+        "POST",
+        f"/v1/warehouse/unidentified-parcels/{parcel_id}/photos",
+        t["wh_key"],
+        {"content_type": "image/jpeg"},
+        201,
+    )
+    bad = api.ok(
+        "POST",
+        f"/v1/warehouse/unidentified-parcels/{parcel_id}/photos",
+        t["wh_key"],
+        {"content_type": "image/jpeg"},
+        201,
+    )
+    assert slot["key"].startswith(f"parcels/{t['warehouse']['id']}/{parcel_id}/")
+    put(aws, slot["key"], jpeg())
+    put(aws, bad["key"], b"%PDF-1.7 not an image")
+    # When the photo processor gets the upload events (twice: at-least-once delivery)
+    events = uploaded(aws, [slot["key"], bad["key"]])
+    assert deliver(events) == {"batchItemFailures": []}
+    assert deliver(events[:1]) == {"batchItemFailures": []}
+    # Then the image is on the parcel with a thumbnail, and the PDF is gone
+    (listed,) = api.ok("GET", "/v1/warehouse/unidentified-parcels", t["wh_key"])["items"]
+    assert [p["key"] for p in listed["photos"]] == [slot["key"]]
+    assert listed["photos"][0]["thumbnail_url"]
+    assert exists(aws, thumbnail_key(slot["key"])) and not exists(aws, bad["key"])
+    # And another warehouse cannot upload for it
+    other = api.tenant()
+    resp = api.call(
+        "POST",
+        f"/v1/warehouse/unidentified-parcels/{parcel_id}/photos",
+        other["wh_key"],
+        {"content_type": "image/jpeg"},
+    )
+    assert resp.status_code == 404
+    # When the parcel is matched, its photos go with it to the return, and are billed to that merchant
+    api.ok("POST", f"/v1/warehouse/unidentified-parcels/{parcel_id}/match", t["wh_key"], {"return_id": ret["id"]})
+    assert [p["key"] for p in view(api, t, ret)["parcel_photos"]] == [slot["key"]]
+    month = time.strftime("%Y-%m", time.gmtime())
+    bill = api.ok("GET", f"/v1/admin/billing?merchant_id={t['merchant']['id']}&month={month}", OPERATOR_KEY)
+    assert (bill["photos"], bill["receipts"]) == (1, 1)

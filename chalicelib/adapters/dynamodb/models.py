@@ -26,6 +26,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     JSONAttribute,
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -299,7 +300,7 @@ class ParcelRecord(Base):
     status = UnicodeAttribute()
     notes = UnicodeAttribute(null=True)
     sender = JSONAttribute(null=True)
-    photos = JSONAttribute(null=True)
+    photos = ListAttribute(of=UnicodeAttribute, null=True)  # appended to by the photo processor
     return_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     matched_at = UnicodeAttribute(null=True)

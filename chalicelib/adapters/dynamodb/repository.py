@@ -390,7 +390,7 @@ def _parcel_from_record(rec: ParcelRecord) -> UnidentifiedParcel:
         status=rec.status,
         notes=rec.notes,
         sender=rec.sender,
-        photos=list(rec.photos or []),
+        photos=[str(p) for p in rec.photos or []],
         return_id=rec.return_id,
         matched_at=_parse(rec.matched_at),
     )
@@ -508,6 +508,20 @@ class FloorStore:
             ],
             condition=ParcelRecord.status == "open",
         )
+
+    @staticmethod
+    def add_parcel_photo(parcel_id: str, key: str) -> bool:
+        """Append a checked photo to an open parcel once; False if it was recorded before."""
+        try:
+            ParcelRecord(pk=f"PARCEL#{parcel_id}", sk="PARCEL").update(
+                actions=[ParcelRecord.photos.set((ParcelRecord.photos | []).append([key]))],
+                condition=ParcelRecord.pk.exists() & ~ParcelRecord.photos.contains(key),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     @staticmethod
     def get_parcel(parcel_id: str) -> UnidentifiedParcel:
