@@ -34,3 +34,23 @@ def check_tenant(ret: Return, *, merchant_id: str | None = None, warehouse_id: s
         warehouse_id is not None and ret.warehouse_id != warehouse_id
     ):
         raise NotFound(f"return '{ret.id}' not found")
+
+
+def change_return(c: Container, return_id: str, change: Any, *, updates: Any = None, attempts: int = 5) -> Return:
+    """Read, change, conditional write; a lost race reads again and re-applies the change.
+
+    `change(ret)` mutates the aggregate and returns False when there is nothing to do (then nothing is written).
+    `updates(ret)`, if given, returns extra updates for the same transaction (e.g. billing counters).
+    """
+    from chalicelib.domain.errors import ConcurrentModification
+
+    for _attempt in range(attempts):
+        ret = c.store.get_return(return_id)
+        if change(ret) is False:
+            return ret
+        try:
+            commit(c, ret, updates=tuple(updates(ret)) if updates else ())
+        except ConcurrentModification:
+            continue
+        return ret
+    raise ConcurrentModification(f"return {return_id} kept changing")

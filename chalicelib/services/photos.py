@@ -23,13 +23,13 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from chalicelib.bootstrap import Container
-from chalicelib.domain.errors import ConcurrentModification, NotFound
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.floor import billing_month
 from chalicelib.domain.images import HEADER_BYTES, ImageType, sniff
 from chalicelib.domain.photos import IMAGE_TYPES, PhotoKey, parse_parcel_photo_key, parse_photo_key
 from chalicelib.domain.returns import Return
 from chalicelib.observability import logger
-from chalicelib.services.common import commit
+from chalicelib.services.common import change_return
 
 ACTOR = "system:photos"
 THUMBNAIL_BOX = (320, 320)
@@ -237,7 +237,17 @@ def _record(c: Container, return_id: str, photo: PhotoKey) -> bool:
         return ret.record_photo(photo.key, photo.line_item_id, actor=ACTOR, at=c.now())
 
     # each recorded photo is billed once: the counter is in the same transaction as the photo
-    return _retrying(c, return_id, change, billed=True)
+    changed = [False]
+
+    def record(ret: Return) -> bool:
+        changed[0] = change(ret)
+        return changed[0]
+
+    def billing(ret: Return) -> list[Any]:
+        return [c.store.billing(ret.merchant_id, billing_month(c.now()), photos=1)]
+
+    change_return(c, return_id, record, updates=billing)
+    return changed[0]
 
 
 def _reject(c: Container, return_id: str, key: str, reason: str) -> None:
@@ -245,19 +255,4 @@ def _reject(c: Container, return_id: str, key: str, reason: str) -> None:
         ret.reject_photo(key, reason, actor=ACTOR, at=c.now())
         return True
 
-    _retrying(c, return_id, change)
-
-
-def _retrying(c: Container, return_id: str, change: Any, *, billed: bool = False) -> bool:
-    """Read, change, conditional write; a lost race re-reads. False: `change` found nothing to do."""
-    for _attempt in range(5):
-        ret = c.store.get_return(return_id)
-        if not change(ret):
-            return False
-        updates = (c.store.billing(ret.merchant_id, billing_month(c.now()), photos=1),) if billed else ()
-        try:
-            commit(c, ret, updates=updates)
-        except ConcurrentModification:
-            continue
-        return True
-    raise ConcurrentModification(f"return {return_id} kept changing")
+    change_return(c, return_id, change)

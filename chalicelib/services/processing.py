@@ -5,28 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.bootstrap import Container
-from chalicelib.domain.errors import ConcurrentModification
 from chalicelib.domain.guidelines import classify
 from chalicelib.domain.returns import Return, ReturnStatus
 from chalicelib.observability import logger
-from chalicelib.services.common import check_tenant, commit
+from chalicelib.services.common import change_return, check_tenant
 from chalicelib.services.warehouse import cel_item
 
 SYSTEM = "system:processing"
-
-
-def _retrying(c: Container, return_id: str, change: Any) -> Return:
-    """Read, change, conditional write; a lost race re-reads. `change` returns False when nothing is to do."""
-    for _attempt in range(5):
-        ret = c.store.get_return(return_id)
-        if change(ret) is False:
-            return ret
-        try:
-            commit(c, ret)
-        except ConcurrentModification:
-            continue
-        return ret
-    raise ConcurrentModification(f"return {return_id} kept changing")
 
 
 def classify_items(c: Container, return_id: str) -> dict[str, Any]:
@@ -51,7 +36,7 @@ def classify_items(c: Container, return_id: str) -> dict[str, Any]:
         return True
 
     before = c.store.get_return(return_id).status
-    ret = _retrying(c, return_id, change)
+    ret = change_return(c, return_id, change)
     if before == ReturnStatus.INSPECTED and ret.status == ReturnStatus.AWAITING_FEEDBACK:
         _ask_merchant(c, ret)
     return {
@@ -70,7 +55,7 @@ def await_feedback(c: Container, return_id: str, task_token: str) -> dict[str, A
         ret.feedback_task_token = task_token
         return True
 
-    ret = _retrying(c, return_id, change)
+    ret = change_return(c, return_id, change)
     if ret.status != ReturnStatus.AWAITING_FEEDBACK:
         c.workflows.send_task_success(task_token, {"decision": _decision_of(ret)})
     return {"return_id": ret.id, "status": ret.status.value}
@@ -103,7 +88,7 @@ def resolve_feedback(
         token, ret.feedback_task_token = ret.feedback_task_token, None
         return True
 
-    ret = _retrying(c, return_id, change)
+    ret = change_return(c, return_id, change)
     if token:
         try:
             c.workflows.send_task_success(token, {"decision": decision})
@@ -130,7 +115,7 @@ def feedback_timed_out(c: Container, return_id: str) -> dict[str, Any]:
         ret.feedback_task_token = None
         return True
 
-    ret = _retrying(c, return_id, change)
+    ret = change_return(c, return_id, change)
     return {"return_id": ret.id, "status": ret.status.value, "decision": _decision_of(ret)}
 
 
