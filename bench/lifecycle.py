@@ -261,7 +261,7 @@ def run_lifecycle() -> LifecycleResult:
 
     from app import app
     from chalicelib import bootstrap
-    from local import lambda_router
+    from local import lambda_router, moto_fixes
     from local.provision import provision
 
     assert os.environ.get("BOOMERANG_OPERATOR_KEY") == OPERATOR_KEY, "bench.env.apply() must run first"
@@ -273,6 +273,7 @@ def run_lifecycle() -> LifecycleResult:
     error: str | None = None
     with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
         lambda_router.install()
+        moto_fixes.install()
         resources = provision(boto3.session.Session(), settings_overrides=FAST)
         os.environ.update(resources.env())
         os.environ["FEEDBACK_TIMEOUT_SECONDS"] = "60"

@@ -157,9 +157,10 @@ class LocalStack:
         self.moto = start_moto(HOST, self.args.moto_port)
         say(f"AWS emulation (moto) on {moto_url}")
 
-        from local import lambda_router
+        from local import lambda_router, moto_fixes
 
         lambda_router.install()
+        moto_fixes.install()
 
         import boto3
 

@@ -30,7 +30,7 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from chalicelib import bootstrap  # noqa: E402
-from local import lambda_router  # noqa: E402
+from local import lambda_router, moto_fixes  # noqa: E402
 from local.provision import Resources, provision  # noqa: E402
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -42,6 +42,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
     """A fresh emulated account with every Boomerang resource, and the app's settings pointing at it."""
     with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
         lambda_router.install()
+        moto_fixes.install()
         resources = provision(boto3.session.Session(), settings_overrides=FAST)
         for key, value in resources.env().items():
             monkeypatch.setenv(key, value)

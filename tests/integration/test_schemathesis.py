@@ -21,7 +21,7 @@ from schemathesis.checks import not_a_server_error
 from app import app
 from chalicelib import bootstrap
 from chalicelib.api.openapi import build_document
-from local import lambda_router
+from local import lambda_router, moto_fixes
 from local.provision import provision
 from tests.conftest import FAST, MOTO_CONFIG
 from tests.support import OPERATOR_KEY, Api
@@ -64,6 +64,7 @@ def world() -> Iterator[dict[str, Any]]:
     mp = pytest.MonkeyPatch()
     with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
         lambda_router.install()
+        moto_fixes.install()
         resources = provision(boto3.session.Session(), settings_overrides=FAST)
         for key, value in resources.env().items():
             mp.setenv(key, value)
