@@ -110,14 +110,24 @@ class Container:
 
         return self._get("http", build)
 
-    def carrier(self, name: str) -> CarrierAdapter:
+    @property
+    def carriers(self) -> dict[str, CarrierAdapter]:
+        """Every carrier adapter by name (tests override single ones through `override("carriers", ...)`)."""
+
         def build() -> dict[str, CarrierAdapter]:
             from chalicelib.adapters.carriers.sandbox import SandboxCarrier
 
             return {"sandbox": SandboxCarrier()}
 
         carriers: dict[str, CarrierAdapter] = self._get("carriers", build)
-        return carriers[name]
+        return carriers
+
+    def carrier(self, name: str) -> CarrierAdapter:
+        return self.carriers[name]
+
+    def carrier_methods(self) -> dict[str, frozenset[str]]:
+        """Carrier name -> the return method types it offers (for routing)."""
+        return {name: adapter.methods for name, adapter in self.carriers.items()}
 
     def now(self) -> datetime:
         return self.clock()

@@ -61,7 +61,9 @@ TRACKING_QUEUE = Queue("TrackingQueue", "boomerang-tracking", consumer="tracking
 PHOTO_QUEUE = Queue(
     "PhotoQueue", "boomerang-photos", visibility_timeout_seconds=180, consumer="photo_processor", batch_size=5
 )
-QUEUES = (TRACKING_QUEUE, PHOTO_QUEUE)
+# Domain events for customer emails (EVENT_RULES: the bus -> this queue); the notifier sends them.
+NOTIFICATION_QUEUE = Queue("NotificationQueue", "boomerang-notifications", consumer="notifier")
+QUEUES = (TRACKING_QUEUE, PHOTO_QUEUE, NOTIFICATION_QUEUE)
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,53 @@ EVENT_SOURCE = "boomerang"
 
 
 @dataclass(frozen=True)
+class EventRule:
+    """Domain events of these detail-types on the bus (source EVENT_SOURCE) are delivered to `queue` (EventBridge ->
+    SQS); the queue's policy lets this rule only send. The message body is the EventBridge event."""
+
+    logical_id: str
+    name: str
+    detail_types: tuple[str, ...]
+    queue: Queue
+
+    def pattern(self) -> dict[str, list[str]]:
+        return {"source": [EVENT_SOURCE], "detail-type": list(self.detail_types)}
+
+
+# One email per milestone (chalicelib/domain/notifications.RETURN_KINDS; a unit test keeps the two equal).
+CUSTOMER_NOTIFICATIONS = EventRule(
+    "CustomerNotificationsRule",
+    "boomerang-customer-notifications",
+    detail_types=(
+        "return.label_created",
+        "return.in_transit",
+        "return.received",
+        "return.inspected",
+        "return.refunded",
+        "return.cancelled",
+        "return.expired",
+        "return.rejected",
+        "carrier.exception",
+    ),
+    queue=NOTIFICATION_QUEUE,
+)
+EVENT_RULES = (CUSTOMER_NOTIFICATIONS,)
+
+#: Where the documents customers get by email live in the files bucket (the notifier may read these only).
+CUSTOMER_DOCUMENT_PREFIXES = ("labels/",)
+
+
+@dataclass(frozen=True)
 class Function:
     """A Lambda in functions/<name>/handler.py (handler function `handler`)."""
 
     name: str
     timeout_seconds: int = 30
     memory_mb: int = 512
-    # table, bucket, events, workflows, secrets, mail, queue, photo_uploads (delete rejected uploads under photos/)
+    # table, bucket, events, workflows, secrets, mail, queue, photo_uploads (delete rejected uploads under photos/),
+    # customer_documents (read labels and customs declarations: CUSTOMER_DOCUMENT_PREFIXES)
     needs: tuple[str, ...] = ()
+    schedule: str | None = None  # an EventBridge schedule expression ("rate(1 hour)", "cron(...)"): run on it
 
 
 FUNCTIONS = (
@@ -111,6 +152,9 @@ FUNCTIONS = (
     Function(
         "photo_processor", timeout_seconds=60, memory_mb=1024, needs=("table", "bucket", "events", "photo_uploads")
     ),
+    Function("notifier", needs=("table", "customer_documents", "mail")),
+    # labels not used within their validity: the return expires (status change + domain event)
+    Function("expire_labels", timeout_seconds=120, needs=("table", "events"), schedule="rate(1 hour)"),
 )
 
 

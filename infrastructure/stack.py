@@ -30,6 +30,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -125,6 +126,7 @@ class BoomerangStack(cdk.Stack):
         self.queues, self.dead_letter_queues = self._queues()
         self._bucket_notifications()
         self.event_bus = self._event_bus()
+        self.event_rules = self._event_rules()
 
         self.portal_token_secret = secretsmanager.Secret(
             self,
@@ -323,6 +325,22 @@ class BoomerangStack(cdk.Stack):
         )
         return bus
 
+    def _event_rules(self) -> dict[str, events.Rule]:
+        """definitions.EVENT_RULES: domain events of the listed detail-types -> the rule's queue. CDK adds the queue
+        policy statement that lets EventBridge send for this rule only (aws:SourceArn)."""
+        rules: dict[str, events.Rule] = {}
+        for r in d.EVENT_RULES:
+            rules[r.name] = events.Rule(
+                self,
+                r.logical_id,
+                rule_name=r.name,
+                description=f"Boomerang: {', '.join(r.detail_types)} -> {r.queue.name}",
+                event_bus=self.event_bus,
+                event_pattern=events.EventPattern(source=[d.EVENT_SOURCE], detail_type=list(r.detail_types)),
+                targets=[targets.SqsQueue(self.queues[r.queue.name])],
+            )
+        return rules
+
     # -- permissions, by what a piece of code `needs` ---------------------------------------------------------------
 
     def _statements(self, needs: tuple[str, ...]) -> list[iam.PolicyStatement]:
@@ -337,6 +355,13 @@ class BoomerangStack(cdk.Stack):
             "bucket": lambda: [
                 iam.PolicyStatement(
                     actions=["s3:GetObject", "s3:PutObject"], resources=[self.bucket.arn_for_objects("*")]
+                )
+            ],
+            # Labels and customs declarations, to attach them to customer emails: read only, those prefixes only.
+            "customer_documents": lambda: [
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[self.bucket.arn_for_objects(f"{p}*") for p in d.CUSTOMER_DOCUMENT_PREFIXES],
                 )
             ],
             "queue": lambda: [
@@ -433,6 +458,14 @@ class BoomerangStack(cdk.Stack):
                 tracing=lambda_.Tracing.ACTIVE,
             )
             functions[fn.name] = function
+            if fn.schedule:
+                events.Rule(
+                    self,
+                    f"{construct_id}Schedule",
+                    description=f"Boomerang: runs functions/{fn.name} {fn.schedule}",
+                    schedule=events.Schedule.expression(fn.schedule),
+                    targets=[targets.LambdaFunction(function)],
+                )
         for q in d.QUEUES:
             if q.consumer:
                 functions[q.consumer].add_event_source(
@@ -476,7 +509,11 @@ class BoomerangStack(cdk.Stack):
             self, "ApiLogs", retention=LOG_RETENTION, removal_policy=cdk.RemovalPolicy.DESTROY
         )
         role = self._role(
-            "ApiRole", "Boomerang API (Chalice)", self.api_log_group, ("table", "bucket", "queue", "events")
+            # mail: the withdrawal acknowledgement is sent while the consumer waits (a durable-medium receipt)
+            "ApiRole",
+            "Boomerang API (Chalice)",
+            self.api_log_group,
+            ("table", "bucket", "queue", "events", "mail"),
         )
         # The API starts both workflows by their real ARNs (no cycle here) and answers the processing task tokens.
         processing = self.state_machines[d.PROCESSING.name]

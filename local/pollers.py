@@ -1,15 +1,22 @@
-"""SQS pollers: play Lambda's SQS event source mapping in local mode, with partial batch failures.
+"""SQS pollers: play Lambda's SQS event source mapping in local mode, with partial batch failures; and the
+scheduler, which plays the EventBridge schedules of definitions.Function.schedule.
 
 moto's own event source mapping invokes synchronously inside SendMessage and ignores `batchItemFailures`
 (PLATFORM-NOTES), so local mode polls each queue of infrastructure.definitions that names a consumer:
 long-poll a batch, hand it to the consumer as a Lambda SQS event, delete what succeeded. A failed message
 is made visible again after a short delay; after the queue's maxReceiveCount, moto moves it to the DLQ.
+
+Schedules: every function with a `schedule` is invoked through the lambda router every SCHEDULE_INTERVAL_SECONDS
+(env, default 30), whatever its rate in AWS (local mode should show an expiry within a minute, not an hour).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from infrastructure import definitions as d
@@ -17,6 +24,7 @@ from local import lambda_router
 
 WAIT_SECONDS = 1
 RETRY_AFTER_SECONDS = 2  # visibility of a failed message (the queue's own timeout is for Lambda in AWS)
+SCHEDULE_INTERVAL_SECONDS = 30  # default of the env var of the same name
 
 
 def _message_attributes(raw: dict[str, Any]) -> dict[str, Any]:
@@ -130,3 +138,66 @@ def start_pollers(queue_urls: dict[str, str], stop: threading.Event) -> list[Que
     for p in pollers:
         p.start()
     return pollers
+
+
+# ----- schedules -------------------------------------------------------------------------------------------------
+def scheduled_event(function: str, region: str, at: datetime | None = None) -> dict[str, Any]:
+    """The event an EventBridge schedule hands its Lambda target."""
+    when = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": when,
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:123456789012:rule/boomerang-{function}-schedule"],
+        "detail": {},
+    }
+
+
+def schedule_interval_seconds() -> float:
+    raw = os.environ.get("SCHEDULE_INTERVAL_SECONDS")
+    return float(raw) if raw else SCHEDULE_INTERVAL_SECONDS
+
+
+class Scheduler(threading.Thread):
+    """Invokes each scheduled function every `interval` seconds (first after one interval), one after the other."""
+
+    def __init__(self, functions: list[d.Function], interval: float, stop: threading.Event) -> None:
+        super().__init__(name="scheduler", daemon=True)
+        self.functions = functions
+        self.interval = interval
+        self.stop_event = stop
+        self.runs = 0
+        self.failed = 0
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            self.tick()
+
+    def tick(self) -> None:
+        region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "eu-central-1"
+        for fn in self.functions:
+            if self.stop_event.is_set():
+                return
+            try:
+                lambda_router.call_handler(fn.name, scheduled_event(fn.name, region))
+                self.runs += 1
+            except Exception as exc:  # as in AWS: this run failed, the next one comes on schedule
+                self.failed += 1
+                _say_schedule(f"{fn.name} failed ({type(exc).__name__})")
+
+
+def _say_schedule(text: str) -> None:
+    sys.stderr.write(f"cron {text}\n")
+
+
+def start_scheduler(stop: threading.Event, interval: float | None = None) -> Scheduler | None:
+    functions = [fn for fn in d.FUNCTIONS if fn.schedule]
+    if not functions:
+        return None
+    scheduler = Scheduler(functions, schedule_interval_seconds() if interval is None else interval, stop)
+    scheduler.start()
+    return scheduler

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infrastructure import definitions as d
@@ -26,6 +26,7 @@ class Resources:
     event_bus_name: str
     state_machine_arns: dict[str, str]
     function_arns: dict[str, str]
+    event_rule_arns: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         return {
@@ -45,6 +46,47 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
+def _queue_arn(sqs: Any, url: str) -> str:
+    arn: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return arn
+
+
+def _allow_send(sqs: Any, url: str, statement: dict[str, Any]) -> None:
+    """Add a statement to the queue's policy (several senders may share a queue: the policy is one document)."""
+    raw = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {}).get("Policy")
+    policy: dict[str, Any] = json.loads(raw) if raw else {"Version": "2012-10-17", "Statement": []}
+    if statement in policy["Statement"]:
+        return
+    policy["Statement"].append(statement)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+
+
+def _event_rules(events: Any, sqs: Any, bus: str, queue_urls: dict[str, str]) -> dict[str, str]:
+    """definitions.EVENT_RULES on the bus: the rule with its pattern, the queue as its target, a queue policy that
+    lets EventBridge send for this rule only (as CDK's SqsQueue target does). moto delivers to the queue."""
+    arns: dict[str, str] = {}
+    for r in d.EVENT_RULES:
+        arn = events.put_rule(Name=r.name, EventBusName=bus, EventPattern=json.dumps(r.pattern()), State="ENABLED")[
+            "RuleArn"
+        ]
+        url = queue_urls[r.queue.name]
+        queue_arn = _queue_arn(sqs, url)
+        _allow_send(
+            sqs,
+            url,
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": arn}},
+            },
+        )
+        events.put_targets(Rule=r.name, EventBusName=bus, Targets=[{"Id": r.queue.name, "Arn": queue_arn}])
+        arns[r.name] = arn
+    return arns
+
+
 def _bucket_notifications(s3: Any, sqs: Any, bucket: str, queue_urls: dict[str, str]) -> None:
     """definitions.BUCKET_NOTIFICATIONS: a queue policy that lets S3 (this bucket only) send, then the bucket's
     notification configuration (one put: it replaces the whole configuration). S3 (and moto) send `s3:TestEvent`."""
@@ -54,20 +96,18 @@ def _bucket_notifications(s3: Any, sqs: Any, bucket: str, queue_urls: dict[str, 
     configurations = []
     for n in d.BUCKET_NOTIFICATIONS:
         url = queue_urls[n.queue.name]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "s3.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnLike": {"aws:SourceArn": bucket_arn}},
-                }
-            ],
-        }
-        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+        queue_arn = _queue_arn(sqs, url)
+        _allow_send(
+            sqs,
+            url,
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnLike": {"aws:SourceArn": bucket_arn}},
+            },
+        )
         configurations.append(
             {
                 "QueueArn": queue_arn,
@@ -137,7 +177,9 @@ def provision(
         dlq_urls[q.name] = dlq_url
     _bucket_notifications(s3, sqs, bucket, queue_urls)
 
-    session.client("events").create_event_bus(Name=d.EVENT_BUS_NAME)
+    events = session.client("events")
+    events.create_event_bus(Name=d.EVENT_BUS_NAME)
+    event_rule_arns = _event_rules(events, sqs, d.EVENT_BUS_NAME, queue_urls)
     session.client("ses").verify_email_identity(EmailAddress=sender_email)
 
     iam = session.client("iam")
@@ -190,4 +232,5 @@ def provision(
         event_bus_name=d.EVENT_BUS_NAME,
         state_machine_arns=arns,
         function_arns=function_arns,
+        event_rule_arns=event_rule_arns,
     )

@@ -25,12 +25,49 @@ POLICY = {
     "return_window_days": 30,
     "non_returnable_tags": ["final_sale"],
     "reasons": [
-        {"code": "too_small", "label": "Too small"},
-        {"code": "too_large", "label": "Too large"},
-        {"code": "damaged", "label": "Arrived damaged"},
-        {"code": "not_as_described", "label": "Not as described"},
+        {
+            "code": "fit",
+            "label": "Size or fit",
+            "children": [
+                {"code": "too_small", "label": "Too small"},
+                {"code": "too_large", "label": "Too large"},
+            ],
+        },
+        {"code": "damaged", "label": "Arrived damaged", "comment_required": True},
+        {"code": "not_as_described", "label": "Not as described", "comment_required": True},
+        {
+            "code": "hygiene_opened",
+            "label": "Hygiene seal opened",
+            "excludes_item": True,
+            "message": "Hygiene articles with an opened seal cannot be returned.",
+        },
         {"code": "changed_mind", "label": "Changed my mind"},
     ],
+    "fees": [{"method_type": "pickup", "amount": "4.90", "deduct_from_refund": True}],
+    "customs_defaults": {"hs_code": "620520", "country_of_origin": "PT", "weight_grams": 400},
+    "label_validity_days": 30,
+}
+#: The operator's routing for the demo warehouse: label, label-less QR code, courier pickup and the pre-printed
+#: label in Germany and Austria; a label everywhere else; Swiss customers ship to a Swiss consolidation address.
+ROUTING = {
+    "routes": [
+        {
+            "countries": ["DE", "AT"],
+            "carriers": ["sandbox"],
+            "methods": [{"type": "label"}, {"type": "qr"}, {"type": "pickup"}, {"type": "preprinted"}],
+        },
+        {"countries": ["*"], "carriers": ["sandbox"], "methods": [{"type": "label"}]},
+    ],
+    "consolidation_addresses": {
+        "CH": {
+            "name": "Demo Retouren Schweiz",
+            "street": "Industriestrasse",
+            "house_number": "7",
+            "postal_code": "4133",
+            "city": "Pratteln",
+            "country": "CH",
+        }
+    },
 }
 GUIDELINES = {
     "rules": [
@@ -49,14 +86,14 @@ GUIDELINES = {
 REFUNDS = {"target": "manual", "auto_refund": True}
 
 
-def _address(name: str, street: str, number: str, postal_code: str, city: str) -> dict[str, str]:
+def _address(name: str, street: str, number: str, postal_code: str, city: str, country: str = "DE") -> dict[str, str]:
     return {
         "name": name,
         "street": street,
         "house_number": number,
         "postal_code": postal_code,
         "city": city,
-        "country": "DE",
+        "country": country,
     }
 
 
@@ -125,6 +162,41 @@ def demo_orders(now: datetime) -> list[dict[str, Any]]:
                     "unit_price": "69.90",
                 },
             ],
+            "return_tracking_numbers": ["PRE-DEMO-1003"],  # a pre-printed return label came in the parcel
+        },
+        {
+            "order_number": "DEMO-1004",  # international: customs data and a CN23
+            "email": "jane@example.com",
+            "currency": "GBP",
+            "ordered_at": at(9),
+            "delivered_at": at(4),
+            "locale": "en",
+            "shipping_address": _address("Jane Doe", "Baker Street", "221B", "NW1 6XE", "London", "GB"),
+            "items": [
+                {
+                    "line_item_id": "L1",
+                    "sku": "COAT-M",
+                    "name": "Wool coat M",
+                    "quantity": 1,
+                    "unit_price": "149.00",
+                    "hs_code": "620111",
+                    "country_of_origin": "IT",
+                    "weight_grams": 1400,
+                },
+                {"line_item_id": "L2", "sku": "SCARF", "name": "Scarf", "quantity": 1, "unit_price": "25.00"},
+            ],
+        },
+        {
+            "order_number": "DEMO-1005",  # Swiss: ships domestically to the consolidation address
+            "email": "heidi@example.com",
+            "currency": "CHF",
+            "ordered_at": at(8),
+            "delivered_at": at(2),
+            "locale": "de-CH",
+            "shipping_address": _address("Heidi Muster", "Bahnhofstrasse", "1", "8001", "Zuerich", "CH"),
+            "items": [
+                {"line_item_id": "L1", "sku": "BOOTS-39", "name": "Boots 39", "quantity": 1, "unit_price": "159.00"}
+            ],
         },
     ]
 
@@ -150,6 +222,7 @@ def _call(http: requests.Session, method: str, url: str, key: str, body: Any, ex
 def seed(api: str, operator_key: str) -> Seeded:
     with requests.Session() as http:
         wh = _call(http, "POST", f"{api}/v1/admin/warehouses", operator_key, WAREHOUSE, 201)
+        _call(http, "PUT", f"{api}/v1/admin/warehouses/{wh['id']}/routing", operator_key, ROUTING, 200)
         m = _call(http, "POST", f"{api}/v1/admin/merchants", operator_key, {**MERCHANT, "warehouse_id": wh["id"]}, 201)
         key = m["api_key"]
         _call(http, "PUT", f"{api}/v1/settings/policy", key, POLICY, 200)

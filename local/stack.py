@@ -142,6 +142,7 @@ class LocalStack:
         self.moto: Any = None
         self.api_server: Any = None
         self.pollers: list[Any] = []
+        self.scheduler: Any = None
 
     # ----- start --------------------------------------------------------------------------------------
     def start(self) -> dict[str, Any]:
@@ -186,6 +187,10 @@ class LocalStack:
 
         self.pollers = start_pollers(resources.queue_urls, self.stop_event)
 
+        from local.pollers import start_scheduler
+
+        self.scheduler = start_scheduler(self.stop_event)
+
         from local.seed import seed
 
         seeded = seed(api, app_secrets["BOOMERANG_OPERATOR_KEY"])
@@ -214,6 +219,8 @@ class LocalStack:
             self.api_server.stop()
         for p in self.pollers:
             p.join(timeout=5)
+        if self.scheduler is not None:
+            self.scheduler.join(timeout=5)
         if self.moto is not None:
             self.moto.stop()
 

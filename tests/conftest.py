@@ -59,3 +59,21 @@ def _stop_executions(resources: Resources) -> None:
     for arn in resources.state_machine_arns.values():
         for ex in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
             sfn.stop_execution(executionArn=ex["executionArn"])
+
+
+@pytest.fixture(autouse=True)
+def every_label_scans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every label a test makes is rendered and its barcode scanned back to its tracking number (issue 4: labels
+    must decode with a real decoder). A label that does not scan fails the request that made it."""
+    from chalicelib.adapters.carriers.base import Label, LabelRequest
+    from chalicelib.adapters.carriers.sandbox import SandboxCarrier
+    from tests.support import assert_label_scans
+
+    original = SandboxCarrier.create_label
+
+    def checked(self: SandboxCarrier, request: LabelRequest) -> Label:
+        label = original(self, request)
+        assert_label_scans(label.content, label.tracking_number, label.qr_payload)
+        return label
+
+    monkeypatch.setattr(SandboxCarrier, "create_label", checked)

@@ -242,3 +242,16 @@ class SteppingClock:
 
         self.now += timedelta(hours=hours)
         return self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def assert_label_scans(content: bytes, tracking_number: str, qr_payload: str | None = None) -> None:
+    """Render the label's first page as a 203 dpi thermal printer would print it and scan it: the Code 128 must give
+    back the tracking number (and the QR code its payload). Used on every label the tests create (conftest)."""
+    import pypdfium2 as pdfium
+    import zxingcpp
+
+    page = pdfium.PdfDocument(content)[0]
+    found = {str(b.format): b.text for b in zxingcpp.read_barcodes(page.render(scale=203 / 72).to_pil())}
+    assert found.get(str(zxingcpp.BarcodeFormat.Code128)) == tracking_number, found
+    if qr_payload is not None:
+        assert found.get(str(zxingcpp.BarcodeFormat.QRCode)) == qr_payload, found

@@ -87,3 +87,18 @@ def create_merchant(call: Call) -> dict[str, Any]:
 def billing(call: Call) -> dict[str, Any]:
     q: s.BillingQuery = call.query
     return floor.billing(container(), q.merchant_id, q.month)
+
+
+@endpoint(
+    bp,
+    "/v1/admin/warehouses/{warehouse_id}/routing",
+    "PUT",
+    summary="Carrier routing: carriers and return methods per customer country, consolidation addresses",
+    tag="operator",
+    auth=OPERATOR,
+    body=s.RoutingIn,
+    errors=(401, 403, 404, 422),
+)
+def put_routing(call: Call, warehouse_id: str) -> dict[str, Any]:
+    body: s.RoutingIn = call.body
+    return tenants.put_routing(container(), warehouse_id, body.model_dump(exclude_none=True)).to_dict()

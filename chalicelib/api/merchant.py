@@ -10,7 +10,7 @@ from chalice.app import Blueprint
 from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, decode_cursor, encode_cursor, endpoint, json_response
 from chalicelib.bootstrap import container
-from chalicelib.services import floor, orders, processing, refunds, returns, tenants
+from chalicelib.services import cancellations, floor, orders, processing, refunds, returns, tenants
 
 bp = Blueprint(__name__)
 MERCHANT = ("merchant",)
@@ -173,6 +173,54 @@ def list_returns(call: Call) -> dict[str, Any]:
 )
 def get_return(call: Call, return_id: str) -> dict[str, Any]:
     c = container()
+    ret, timeline = returns.get_return(c, return_id, merchant_id=_mid(call))
+    return returns.to_view(c, ret, timeline, audience="merchant")
+
+
+@endpoint(
+    bp,
+    "/v1/returns",
+    "POST",
+    summary="Create a return on a customer's behalf (customer service)",
+    tag="returns",
+    auth=MERCHANT,
+    body=s.MerchantReturnIn,
+    status=201,
+    response=s.ReturnOut,
+    errors=(401, 403, 404, 409, 422, 503),
+)
+def create_return(call: Call) -> dict[str, Any]:
+    body: s.MerchantReturnIn = call.body
+    c = container()
+    ret, timeline = returns.request_return(
+        c,
+        merchant_id=_mid(call),
+        order_number=body.order_number,
+        lines=[i.model_dump() for i in body.items],
+        actor=f"merchant:{_mid(call)}",
+        method_id=body.method_id,
+        notify_customer=body.notify_customer,
+    )
+    return returns.to_view(c, ret, timeline, audience="merchant")
+
+
+@endpoint(
+    bp,
+    "/v1/returns/{return_id}/cancel",
+    "POST",
+    summary="Cancel a return before the parcel moves (the label is voided)",
+    tag="returns",
+    auth=MERCHANT,
+    body=s.CancelIn,
+    response=s.ReturnOut,
+    errors=(401, 403, 404, 409, 422, 503),
+)
+def cancel_return(call: Call, return_id: str) -> dict[str, Any]:
+    body: s.CancelIn | None = call.body
+    c = container()
+    cancellations.cancel_return(
+        c, return_id, merchant_id=_mid(call), actor=f"merchant:{_mid(call)}", reason=body.reason if body else None
+    )
     ret, timeline = returns.get_return(c, return_id, merchant_id=_mid(call))
     return returns.to_view(c, ret, timeline, audience="merchant")
 

@@ -10,7 +10,7 @@ from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
 from chalicelib.bootstrap import container
 from chalicelib.domain.tenants import Principal
-from chalicelib.services import auth, returns
+from chalicelib.services import auth, cancellations, photos, returns, withdrawals
 
 bp = Blueprint(__name__)
 CUSTOMER = ("customer",)
@@ -64,7 +64,7 @@ def portal_order(call: Call) -> dict[str, Any]:
     body=s.PortalReturnIn,
     status=201,
     response=s.ReturnOut,
-    errors=(401, 403, 404, 409, 422),
+    errors=(401, 403, 404, 409, 422, 503),
 )
 def create_return(call: Call) -> dict[str, Any]:
     p = _customer(call)
@@ -78,8 +78,90 @@ def create_return(call: Call) -> dict[str, Any]:
         lines=[i.model_dump() for i in body.items],
         actor="customer",
         warehouse_id=p.key_id,
+        method_id=body.method_id,
     )
     return returns.to_view(c, ret, timeline, audience="customer")
+
+
+@endpoint(
+    bp,
+    "/v1/portal/methods",
+    "GET",
+    summary="The return methods offered for this order, with their fees",
+    tag="portal",
+    auth=CUSTOMER,
+    response=s.MethodList,
+    errors=(401, 403, 404),
+)
+def methods(call: Call) -> dict[str, Any]:
+    p = _customer(call)
+    assert p.order_number is not None
+    return returns.portal_methods(container(), p.id, p.order_number, p.key_id)
+
+
+@endpoint(
+    bp,
+    "/v1/portal/photos",
+    "POST",
+    summary="Upload a photo for a return reason (presigned POST)",
+    tag="portal",
+    auth=CUSTOMER,
+    body=s.PortalPhotoIn,
+    status=201,
+    response=s.UploadOut,
+    errors=(401, 403, 404, 422),
+)
+def photo_upload(call: Call) -> dict[str, Any]:
+    p = _customer(call)
+    assert p.order_number is not None
+    body: s.PortalPhotoIn = call.body
+    return photos.customer_photo_upload(container(), p.id, p.order_number, body.line_item_id, body.content_type)
+
+
+@endpoint(
+    bp,
+    "/v1/portal/returns/{return_id}/cancel",
+    "POST",
+    summary="Cancel a return before the parcel moves (the label is voided)",
+    tag="portal",
+    auth=CUSTOMER,
+    body=s.CancelIn,
+    response=s.ReturnOut,
+    errors=(401, 403, 404, 409, 422, 503),
+)
+def cancel_return(call: Call, return_id: str) -> dict[str, Any]:
+    p = _customer(call)
+    body: s.CancelIn = call.body
+    c = container()
+    cancellations.cancel_return(
+        c, return_id, merchant_id=p.id, order_number=p.order_number, actor="customer", reason=body.reason
+    )
+    ret, timeline = returns.get_return(c, return_id, merchant_id=p.id, order_number=p.order_number)
+    return returns.to_view(c, ret, timeline, audience="customer")
+
+
+@endpoint(
+    bp,
+    "/v1/portal/merchants/{merchant_slug}/withdrawals",
+    "POST",
+    summary="Withdraw from the contract (EU online withdrawal function)",
+    tag="portal",
+    body=s.WithdrawalIn,
+    status=201,
+    response=s.WithdrawalOut,
+    errors=(404, 422, 429),
+)
+def withdraw(call: Call, merchant_slug: str) -> dict[str, Any]:
+    body: s.WithdrawalIn = call.body
+    return withdrawals.declare_withdrawal(
+        container(),
+        slug=merchant_slug,
+        order_number=body.order_number,
+        email=body.email,
+        name=body.name,
+        items=[i.model_dump(exclude_none=True) for i in body.items] if body.items else None,
+        client_ip=call.client_ip,
+    )
 
 
 @endpoint(

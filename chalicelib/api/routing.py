@@ -141,6 +141,12 @@ def endpoint(
                         raw = json.loads(request.raw_body or b"null")
                     except (ValueError, UnicodeDecodeError):
                         raise MalformedInput("the request body is not valid JSON") from None
+                    if (
+                        raw is None
+                        and not request.raw_body
+                        and not any(f.is_required() for f in body.model_fields.values())
+                    ):
+                        raw = {}  # every field optional: an empty request means all defaults
                     if raw is None:
                         raise ValidationFailed.at([], "a JSON body is required")
                     try:

@@ -67,6 +67,33 @@ class MerchantIn(In):
 class ReasonIn(In):
     code: Code
     label: Str
+    children: list[ReasonIn] = Field(default_factory=list, max_length=50)
+    comment_required: bool = False
+    photo_required: bool = False
+    excludes_item: bool = False  # choosing it means the item cannot be returned; `message` tells the customer why
+    message: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+def _unique_reason_codes(reasons: list[ReasonIn]) -> list[ReasonIn]:
+    seen: set[str] = set()
+
+    def walk(items: list[ReasonIn], depth: int) -> None:
+        if depth > 3:
+            raise ValueError("reasons nest at most three levels deep")
+        for r in items:
+            if r.code in seen:
+                raise ValueError(f"reason code '{r.code}' is used twice")
+            seen.add(r.code)
+            walk(r.children, depth + 1)
+
+    walk(reasons, 1)
+    return reasons
+
+
+class CustomsDefaultsIn(In):
+    hs_code: Annotated[str, StringConstraints(pattern=r"^\d{6,11}$")] | None = None
+    country_of_origin: Country | None = None
+    weight_grams: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class WindowOverrideIn(In):
@@ -84,11 +111,12 @@ class FeeIn(In):
 class PolicyIn(In):
     return_window_days: int = Field(ge=0, le=3650)
     non_returnable_tags: list[Code] = Field(default_factory=list, max_length=100)
-    reasons: list[ReasonIn] = Field(min_length=1, max_length=100)
+    reasons: Annotated[list[ReasonIn], AfterValidator(_unique_reason_codes)] = Field(min_length=1, max_length=100)
     non_returnable_skus: list[Code] = Field(default_factory=list, max_length=1000)
     window_overrides: list[WindowOverrideIn] = Field(default_factory=list, max_length=100)
     label_validity_days: int | None = Field(default=None, ge=1, le=365)
     fees: list[FeeIn] = Field(default_factory=list, max_length=100)
+    customs_defaults: CustomsDefaultsIn | None = None
 
 
 class RuleIn(In):
@@ -120,6 +148,11 @@ class RefundSettingsIn(In):
 
 
 # ----- orders ---------------------------------------------------------------------------------------------------
+class DeliveryIn(In):
+    quantity: int = Field(ge=1, le=10000)
+    delivered_at: UtcDatetime
+
+
 class OrderItemIn(In):
     line_item_id: Code
     sku: Code
@@ -132,6 +165,7 @@ class OrderItemIn(In):
     country_of_origin: Country | None = None
     weight_grams: int | None = Field(default=None, ge=1, le=1_000_000)
     external_id: Code | None = None
+    deliveries: list[DeliveryIn] = Field(default_factory=list, max_length=100)  # split shipments of this line
 
 
 class OrderIn(In):
@@ -152,6 +186,7 @@ class ReturnLineIn(In):
     quantity: int = Field(ge=1, le=10000)
     reason: Code
     comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    photos: list[Annotated[str, StringConstraints(max_length=500)]] = Field(default_factory=list, max_length=10)
 
 
 class PortalReturnIn(In):
@@ -162,6 +197,53 @@ class PortalReturnIn(In):
 class PortalSessionIn(In):
     order_number: Code
     email: Email
+
+
+class MerchantReturnIn(In):
+    """Customer service creates a return on a customer's behalf."""
+
+    order_number: Code
+    items: list[ReturnLineIn] = Field(min_length=1, max_length=100)
+    method_id: Code | None = None
+    notify_customer: bool = True  # email the customer the label and each milestone
+
+
+class CancelIn(In):
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class PortalPhotoIn(In):
+    content_type: Annotated[str, StringConstraints(max_length=100)]
+    line_item_id: Code
+
+
+class WithdrawalItemIn(In):
+    line_item_id: Code
+    quantity: int | None = Field(default=None, ge=1, le=10000)
+
+
+class WithdrawalIn(In):
+    order_number: Code
+    email: Email
+    name: Str
+    items: list[WithdrawalItemIn] | None = Field(default=None, max_length=100)
+    confirm: Literal[True] = Field(description="the explicit confirmation of the withdrawal: must be true")
+
+
+class RouteMethodIn(In):
+    type: Literal["label", "qr", "drop_off", "pickup", "preprinted"]
+    fee: DecimalString | None = None
+
+
+class RouteIn(In):
+    countries: list[Annotated[str, StringConstraints(pattern=r"^([A-Z]{2}|\*)$")]] = Field(min_length=1, max_length=250)
+    carriers: list[Code] = Field(min_length=1, max_length=10)
+    methods: list[RouteMethodIn] = Field(min_length=1, max_length=10)
+
+
+class RoutingIn(In):
+    routes: list[RouteIn] = Field(max_length=100)
+    consolidation_addresses: dict[Country, AddressIn] = Field(default_factory=dict, max_length=50)
 
 
 class FeedbackItemIn(In):
@@ -354,6 +436,10 @@ class ReturnOut(Out):
     tracking_number: str | None
     tracking_token: str
     label: dict[str, Any] | None
+    label_expires_at: str | None = None
+    method: dict[str, Any] | None = None
+    customs: dict[str, Any] | None = None
+    withdrawal_id: str | None = None
     items: list[ReturnItemOut]
     discrepancies: list[dict[str, Any]]
     timeline: list[dict[str, Any]]
@@ -394,6 +480,27 @@ class CreatedWithKey(Out):
 class UploadOut(Out):
     key: str
     upload: dict[str, Any]
+
+
+class MethodOut(Out):
+    id: str
+    carrier: str
+    type: str
+    fee: Money
+    customs_required: bool
+    deduct_from_refund: bool
+    domestic: bool
+
+
+class MethodList(Out):
+    items: list[MethodOut]
+
+
+class WithdrawalOut(Out):
+    id: str
+    order_number: str
+    received_at: str
+    acknowledgement: str
 
 
 class Health(Out):

@@ -8,7 +8,16 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.addresses import Address
+from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.tenants import ReturnPolicy
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A piece of a line that reached the customer (split shipments deliver a line in several pieces)."""
+
+    quantity: int
+    delivered_at: datetime
 
 
 @dataclass
@@ -20,8 +29,18 @@ class OrderItem:
     unit_price: Decimal
     tags: list[str] = field(default_factory=list)
     delivered_at: datetime | None = None
-    returned_quantity: int = 0  # reserved by returns that were not cancelled
+    returned_quantity: int = 0  # reserved by returns that were not cancelled or expired
     extra: dict[str, Any] = field(default_factory=dict)  # hs_code, country_of_origin, weight_grams, external_id
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    def delivered(self, order_delivered_at: datetime | None) -> tuple[int, datetime | None]:
+        """(quantity delivered, when the last delivered piece arrived). Pieces win over the item's date, which
+        wins over the order's; a date without pieces means the whole line was delivered then."""
+        if self.deliveries:
+            qty = min(self.quantity, sum(d.quantity for d in self.deliveries))
+            return qty, max(d.delivered_at for d in self.deliveries)
+        at = self.delivered_at or order_delivered_at
+        return (self.quantity, at) if at is not None else (0, None)
 
 
 @dataclass
@@ -36,10 +55,32 @@ class Order:
     delivered_at: datetime | None = None
     locale: str | None = None
     return_tracking_numbers: list[str] = field(default_factory=list)
+    used_return_tracking_numbers: list[str] = field(default_factory=list)  # taken by returns (preprinted method)
+    open_withdrawal_id: str | None = None  # an EU withdrawal declaration no return has followed yet
     version: int | None = None
 
     def item(self, line_item_id: str) -> OrderItem | None:
         return next((i for i in self.items if i.line_item_id == line_item_id), None)
+
+    def free_return_tracking_number(self) -> str | None:
+        """A pre-printed return label (packed in the parcel) that no return uses yet."""
+        return next((t for t in self.return_tracking_numbers if t not in self.used_return_tracking_numbers), None)
+
+    def reserve(self, line_item_id: str, quantity: int, policy: ReturnPolicy, now: datetime) -> None:
+        """Put `quantity` of a line into a return; never more than was delivered and not yet returned."""
+        item = self.item(line_item_id)
+        if item is None:
+            raise ValidationFailed.at(["line_item_id"], f"'{line_item_id}' is not a line of this order")
+        el = eligibility(self, item, policy, now)
+        if quantity < 1 or quantity > el.returnable_quantity:
+            raise ValidationFailed.at(["quantity"], f"at most {el.returnable_quantity} can be returned")
+        item.returned_quantity += quantity
+
+    def release(self, line_item_id: str, quantity: int) -> None:
+        """A cancelled or expired return gives its quantities back."""
+        item = self.item(line_item_id)
+        if item is not None:
+            item.returned_quantity = max(0, item.returned_quantity - quantity)
 
 
 @dataclass(frozen=True)
@@ -53,15 +94,19 @@ class Eligibility:
 
 
 def eligibility(order: Order, item: OrderItem, policy: ReturnPolicy, now: datetime) -> Eligibility:
-    """Whether (and how many of) an order line can still be returned, and if not, why."""
+    """Whether (and how many of) an order line can still be returned, and if not, why.
+
+    The window runs from the delivery of the line's last delivered piece, for as many days as the policy (or the
+    longest override of the item's tags) gives. Only delivered pieces can be returned, less what other returns hold.
+    """
     if item.sku in policy.non_returnable_skus or set(item.tags) & set(policy.non_returnable_tags):
         return Eligibility(0, "final_sale")
-    delivered = item.delivered_at or order.delivered_at
-    if delivered is None:
+    delivered_qty, last_delivery = item.delivered(order.delivered_at)
+    if delivered_qty == 0 or last_delivery is None:
         return Eligibility(0, "not_delivered")
-    if now > delivered + timedelta(days=policy.window_days_for(item.tags)):
+    if now > last_delivery + timedelta(days=policy.window_days_for(item.tags)):
         return Eligibility(0, "window_expired")
-    left = item.quantity - item.returned_quantity
+    left = delivered_qty - item.returned_quantity
     if left <= 0:
-        return Eligibility(0, "already_returned")
+        return Eligibility(0, "not_delivered" if delivered_qty < item.quantity else "already_returned")
     return Eligibility(left, None)

@@ -146,6 +146,7 @@ class ReturnItem:
     status: ItemStatus = ItemStatus.EXPECTED
     restock_sync: str | None = None  # pending | done: the restock call to the merchant's shop target
     received_sku: str | None = None  # what was in the parcel, when the warehouse saw another article
+    customer_photos: list[str] = field(default_factory=list)  # uploaded by the customer with the reason
 
     def refundable_quantity(self) -> int:
         """Accepted quantity: what arrived, once graded; nothing for items going back to the customer."""
@@ -193,6 +194,12 @@ class Return:
     refund: RefundSummary | None = None
     refunded_total: Decimal = Decimal("0")
     feedback_task_token: str | None = None
+    # How the parcel travels: {id, type, carrier, fee: {amount, currency}, deduct_from_refund} (portal depth)
+    method: dict[str, Any] | None = None
+    notify_customer: bool = True  # emails to the customer at each milestone
+    customs: dict[str, Any] | None = None  # {required, declaration_key?, warnings: [..]} for international returns
+    withdrawal_id: str | None = None  # the EU withdrawal declaration this return follows
+    label_expires_at: datetime | None = None
     version: int | None = None
     # Written with the next save, then cleared by the repository.
     new_timeline: list[TimelineEntry] = field(default_factory=list)
@@ -268,11 +275,35 @@ class Return:
         self._record(f"return.{target.value}", actor, at, status=target.value, **data)
 
     # ----- commands -----------------------------------------------------------------------------------
-    def attach_label(self, *, carrier: str, tracking_number: str, label_key: str, actor: str, at: datetime) -> None:
+    def attach_label(
+        self, *, carrier: str, tracking_number: str, label_key: str | None, actor: str, at: datetime, **data: Any
+    ) -> None:
+        """The label exists (label_key None: a pre-printed label that came with the order)."""
         self.carrier = carrier
         self.tracking_number = tracking_number
         self.label_key = label_key
-        self._move(S.LABEL_CREATED, actor, at, carrier=carrier, tracking_number=tracking_number)
+        self._move(S.LABEL_CREATED, actor, at, carrier=carrier, tracking_number=tracking_number, **data)
+
+    def note_customs_warning(self, warning: str, *, actor: str, at: datetime) -> None:
+        """Customs data was missing and filled in from defaults: recorded, never blocking."""
+        self._note("customs.warning", actor, at, warning=warning)
+
+    def cancel(self, *, actor: str, at: datetime, reason: str | None = None) -> None:
+        """By the customer or customer service, before the parcel moves (the label is then voided)."""
+        if self.status not in (S.REQUESTED, S.LABEL_CREATED):
+            raise InvalidTransition(
+                self.status.value,
+                S.CANCELLED.value,
+                detail=f"a '{self.status.value}' return cannot be cancelled: only before the parcel is on its way",
+            )
+        self._move(S.CANCELLED, actor, at, **({"reason": reason} if reason else {}))
+
+    def expire(self, *, actor: str, at: datetime) -> bool:
+        """The label was not used within the merchant's label validity. False if the parcel moved meanwhile."""
+        if self.status != S.LABEL_CREATED or self.label_expires_at is None or at < self.label_expires_at:
+            return False
+        self._move(S.EXPIRED, actor, at, label_expired_at=iso(self.label_expires_at))
+        return True
 
     def apply_carrier_status(
         self,
@@ -582,8 +613,15 @@ class Return:
         total = sum((it.unit_price * it.refundable_quantity() for it in self.items), Decimal("0"))
         return quantize(total, self.currency)
 
+    def fee_deduction(self) -> Decimal:
+        """The return method's fee, when the merchant deducts it from the refund (nothing to deduct it from when
+        nothing was accepted)."""
+        if not self.method or not self.method.get("deduct_from_refund") or self.accepted_value() <= 0:
+            return Decimal("0")
+        return min(self.accepted_value(), Decimal(self.method["fee"]["amount"]))
+
     def refundable_amount(self, *, pending: Decimal = Decimal("0")) -> Decimal:
-        return max(Decimal("0"), self.accepted_value() - self.refunded_total - pending)
+        return max(Decimal("0"), self.accepted_value() - self.fee_deduction() - self.refunded_total - pending)
 
     def request_refund(self, *, refund_id: str, amount: Decimal, reason: str | None, actor: str, at: datetime) -> None:
         if self.status not in (S.COMPLETED, S.REFUNDED):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -9,7 +10,9 @@ from typing import Any
 
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.checklists import NO_CHECKLISTS, Checklists
+from chalicelib.domain.customs import CustomsDefaults
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
+from chalicelib.domain.routing import DEFAULT_ROUTING, Routing
 
 
 @dataclass
@@ -18,12 +21,48 @@ class Warehouse:
     name: str
     address: Address
     created_at: datetime
+    routing: Routing = field(default_factory=lambda: DEFAULT_ROUTING)
 
 
 @dataclass(frozen=True)
 class Reason:
+    """A return reason; reasons nest (`children`), and the customer picks a leaf."""
+
     code: str
     label: str
+    children: tuple[Reason, ...] = ()
+    comment_required: bool = False
+    photo_required: bool = False
+    excludes_item: bool = False  # choosing it means the item cannot be returned (e.g. an opened hygiene item)
+    message: str | None = None  # shown to the customer when the reason excludes the item
+
+    def walk(self) -> Iterator[Reason]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reason:
+        return cls(
+            code=data["code"],
+            label=data["label"],
+            children=tuple(cls.from_dict(c) for c in data.get("children") or []),
+            comment_required=bool(data.get("comment_required", False)),
+            photo_required=bool(data.get("photo_required", False)),
+            excludes_item=bool(data.get("excludes_item", False)),
+            message=data.get("message"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "label": self.label}
+        if self.children:
+            out["children"] = [c.to_dict() for c in self.children]
+        for flag in ("comment_required", "photo_required", "excludes_item"):
+            if getattr(self, flag):
+                out[flag] = True
+        if self.message:
+            out["message"] = self.message
+        return out
 
 
 @dataclass
@@ -42,14 +81,25 @@ class ReturnPolicy:
     )
     window_overrides: list[dict[str, Any]] = field(default_factory=list)  # [{tag, days}]
     label_validity_days: int = 30
-    fees: list[dict[str, Any]] = field(default_factory=list)
+    fees: list[dict[str, Any]] = field(default_factory=list)  # [{method_type, countries?, amount, deduct_from_refund}]
+    customs_defaults: CustomsDefaults = field(default_factory=CustomsDefaults)
 
     def window_days_for(self, tags: list[str]) -> int:
         days = [o["days"] for o in self.window_overrides if o["tag"] in tags]
         return max(days) if days else self.return_window_days
 
     def reason_codes(self) -> set[str]:
-        return {r.code for r in self.reasons}
+        return {r.code for top in self.reasons for r in top.walk()}
+
+    def find_reason(self, code: str) -> Reason | None:
+        return next((r for top in self.reasons for r in top.walk() if r.code == code), None)
+
+    def fee_for(self, method_type: str, country: str) -> dict[str, Any] | None:
+        """The merchant's fee for a method in a country: a country-specific entry wins over a general one."""
+        specific = [f for f in self.fees if f["method_type"] == method_type and country in (f.get("countries") or [])]
+        general = [f for f in self.fees if f["method_type"] == method_type and not f.get("countries")]
+        found = specific or general
+        return found[0] if found else None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ReturnPolicy:
@@ -59,10 +109,11 @@ class ReturnPolicy:
             return_window_days=int(data["return_window_days"]),
             non_returnable_tags=list(data.get("non_returnable_tags") or []),
             non_returnable_skus=list(data.get("non_returnable_skus") or []),
-            reasons=[Reason(r["code"], r["label"]) for r in data.get("reasons") or []] or cls().reasons,
+            reasons=[Reason.from_dict(r) for r in data.get("reasons") or []] or cls().reasons,
             window_overrides=list(data.get("window_overrides") or []),
             label_validity_days=int(data.get("label_validity_days") or 30),
             fees=list(data.get("fees") or []),
+            customs_defaults=CustomsDefaults.from_dict(data.get("customs_defaults")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,10 +121,11 @@ class ReturnPolicy:
             "return_window_days": self.return_window_days,
             "non_returnable_tags": self.non_returnable_tags,
             "non_returnable_skus": self.non_returnable_skus,
-            "reasons": [{"code": r.code, "label": r.label} for r in self.reasons],
+            "reasons": [r.to_dict() for r in self.reasons],
             "window_overrides": self.window_overrides,
             "label_validity_days": self.label_validity_days,
             "fees": self.fees,
+            "customs_defaults": self.customs_defaults.to_dict(),
         }
 
 

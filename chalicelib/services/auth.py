@@ -13,7 +13,8 @@ from chalicelib.bootstrap import Container
 from chalicelib.config import ConfigurationError
 from chalicelib.domain.errors import NotFound, RateLimited, Unauthorized
 from chalicelib.domain.identifiers import new_id
-from chalicelib.domain.tenants import Principal
+from chalicelib.domain.orders import Order
+from chalicelib.domain.tenants import Merchant, Principal
 
 ORDER_ATTEMPTS = 10
 CLIENT_ATTEMPTS = 50
@@ -89,7 +90,14 @@ def authenticate(c: Container, authorization: str | None) -> Principal:
 
 
 def open_portal_session(c: Container, slug: str, order_number: str, email: str, client_ip: str) -> str:
-    """Order number + email -> portal token. Wrong pairs are counted per order and per client address.
+    """Order number + email -> portal token."""
+    merchant, order = verify_customer(c, slug, order_number, email, client_ip)
+    return issue_portal_token(c, merchant.id, merchant.warehouse_id, order.order_number)
+
+
+def verify_customer(c: Container, slug: str, order_number: str, email: str, client_ip: str) -> tuple[Merchant, Order]:
+    """Order number + email -> (merchant, order). Wrong pairs are counted per order and per client address.
+    DynamoDB calls: the counters (one BatchGetItem), the slug (GetItem), merchant and order (one BatchGetItem).
 
     Counters live in fixed 15-minute windows; the current and the previous window are summed, so every
     stretch of 15 minutes is covered (a burst across a window boundary is still counted).
@@ -111,12 +119,13 @@ def open_portal_session(c: Container, slug: str, order_number: str, email: str, 
         raise RateLimited("too many failed attempts; try again later", retry_after=retry_after)
 
     merchant_id = c.store.merchant_id_for_slug(slug)
-    order = c.store.get_order(merchant_id, order_number.strip()) if merchant_id else None
+    merchant, order = None, None
+    if merchant_id:
+        merchant, order, _ = c.store.load_for_return_creation(merchant_id, order_number.strip())
     if order is None or not hmac.compare_digest(order.email.strip().lower(), email.strip().lower()):
         expires = datetime.fromtimestamp(window_start, tz=now.tzinfo) + WINDOW * 3
         c.store.increment(keys[order_scope][0], expires)
         c.store.increment(keys[ip_scope][0], expires)
         raise NotFound("no order matches this order number and email address")
-    assert merchant_id is not None
-    merchant = c.store.get_merchant(merchant_id)
-    return issue_portal_token(c, merchant_id, merchant.warehouse_id, order.order_number)
+    assert merchant is not None
+    return merchant, order

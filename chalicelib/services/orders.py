@@ -9,7 +9,7 @@ from typing import Any
 from chalicelib.bootstrap import Container
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.errors import ConcurrentModification, ValidationFailed
-from chalicelib.domain.orders import Order, OrderItem
+from chalicelib.domain.orders import Delivery, Order, OrderItem
 
 _EXTRA_KEYS = ("hs_code", "country_of_origin", "weight_grams", "external_id")
 
@@ -22,6 +22,8 @@ def upsert_order(c: Container, merchant_id: str, data: dict[str, Any]) -> tuple[
         items = []
         for idx, raw in enumerate(data["items"]):
             already = returned.get(raw["line_item_id"], 0)
+            if sum(d["quantity"] for d in raw.get("deliveries") or []) > raw["quantity"]:
+                raise ValidationFailed.at(["items", idx, "deliveries"], "more pieces delivered than ordered")
             if raw["quantity"] < already:
                 raise ValidationFailed.at(["items", idx, "quantity"], f"{already} of this line are already in returns")
             items.append(
@@ -35,6 +37,7 @@ def upsert_order(c: Container, merchant_id: str, data: dict[str, Any]) -> tuple[
                     delivered_at=raw.get("delivered_at"),
                     returned_quantity=already,
                     extra={k: raw[k] for k in _EXTRA_KEYS if raw.get(k) is not None},
+                    deliveries=[Delivery(d["quantity"], d["delivered_at"]) for d in raw.get("deliveries") or []],
                 )
             )
         order = Order(
@@ -48,6 +51,8 @@ def upsert_order(c: Container, merchant_id: str, data: dict[str, Any]) -> tuple[
             delivered_at=data.get("delivered_at"),
             locale=data.get("locale"),
             return_tracking_numbers=list(data.get("return_tracking_numbers") or []),
+            used_return_tracking_numbers=list(existing.used_return_tracking_numbers) if existing else [],
+            open_withdrawal_id=existing.open_withdrawal_id if existing else None,
             version=existing.version if existing else None,
         )
         try:

@@ -15,6 +15,7 @@ that is gone (deleted as rejected) is acknowledged without doing anything.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from chalicelib.bootstrap import Container
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.floor import billing_month
+from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.images import HEADER_BYTES, ImageType, sniff
 from chalicelib.domain.photos import IMAGE_TYPES, PhotoKey, parse_parcel_photo_key, parse_photo_key
 from chalicelib.domain.returns import Return
@@ -256,3 +258,47 @@ def _reject(c: Container, return_id: str, key: str, reason: str) -> None:
         return True
 
     change_return(c, return_id, change)
+
+
+# ----- photos customers add to a return reason (before any return exists) ----------------------------------------
+def customer_photo_prefix(merchant_id: str, order_number: str, line_item_id: str) -> str:
+    """`customer/<merchant>/<hash of the order number>/<line>/`: outside photos/, so the warehouse photo pipeline
+    never sees them; the order number is hashed because it is the customer's credential."""
+    order_ref = hashlib.sha256(order_number.encode()).hexdigest()[:32]
+    return f"customer/{merchant_id}/{order_ref}/{line_item_id}/"
+
+
+def customer_photo_upload(
+    c: Container, merchant_id: str, order_number: str, line_item_id: str, content_type: str
+) -> dict[str, Any]:
+    """A presigned POST for one photo of an order line (e.g. of the damage), to cite in the return request."""
+    if content_type not in IMAGE_TYPES:
+        raise ValidationFailed.at(["content_type"], f"must be one of {', '.join(IMAGE_TYPES)}")
+    order = c.store.get_order(merchant_id, order_number)
+    if order is None:
+        raise NotFound("order not found")
+    if order.item(line_item_id) is None:
+        raise ValidationFailed.at(["line_item_id"], f"'{line_item_id}' is not a line of this order")
+    key = f"{customer_photo_prefix(merchant_id, order_number, line_item_id)}{new_id('ph')}.{IMAGE_TYPES[content_type]}"
+    return {"key": key, "upload": c.files.presigned_post(key, content_type, c.settings.photo_max_bytes, 900)}
+
+
+def check_customer_photos(
+    c: Container, merchant_id: str, order_number: str, line_item_id: str, keys: list[str]
+) -> list[tuple[int, str]]:
+    """Problems with the photos a return line cites, by index: each must be this line's upload, be there, and be an
+    image by its bytes (S3 calls only)."""
+    prefix = customer_photo_prefix(merchant_id, order_number, line_item_id)
+    problems: list[tuple[int, str]] = []
+    for idx, key in enumerate(keys):
+        if not key.startswith(prefix) or "/" in key.removeprefix(prefix):
+            problems.append((idx, "not a photo uploaded for this item"))
+            continue
+        stored = c.files.head(key)
+        if stored is None:
+            problems.append((idx, "not uploaded (yet)"))
+        elif stored.size == 0 or stored.size > c.settings.photo_max_bytes:
+            problems.append((idx, "empty or too large"))
+        elif stored.content_type not in IMAGE_TYPES or sniff(c.files.get_head(key, HEADER_BYTES)) is None:
+            problems.append((idx, "not an image"))
+    return problems

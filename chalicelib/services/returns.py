@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.adapters.carriers.base import CarrierError, Label, LabelRequest
 from chalicelib.bootstrap import Container
+from chalicelib.domain.customs import CustomsDeclaration, CustomsItem, customs_lines
 from chalicelib.domain.errors import ConcurrentModification, NotFound, Unavailable, ValidationFailed
 from chalicelib.domain.identifiers import new_id, new_token
-from chalicelib.domain.orders import Order, eligibility
+from chalicelib.domain.methods import PREPRINTED, MethodOption, choose_method, offered_methods
+from chalicelib.domain.orders import Order, OrderItem, eligibility
 from chalicelib.domain.photos import thumbnail_key
 from chalicelib.domain.returns import Return, ReturnItem, ReturnStatus, TimelineEntry, iso
-from chalicelib.domain.tenants import Merchant
+from chalicelib.domain.tenants import Merchant, Reason, Warehouse
 from chalicelib.observability import logger
 from chalicelib.services.common import check_tenant, publish
+from chalicelib.services.photos import check_customer_photos
 
 NEXT_STEP = {
     ReturnStatus.REQUESTED: "label_created",
@@ -27,6 +33,10 @@ NEXT_STEP = {
 }
 
 
+def _reason_view(r: Reason) -> dict[str, Any]:
+    return r.to_dict()
+
+
 def portal_order(c: Container, merchant_id: str, order_number: str) -> dict[str, Any]:
     merchant, order, _ = c.store.load_for_return_creation(merchant_id, order_number)
     if order is None:
@@ -35,60 +45,110 @@ def portal_order(c: Container, merchant_id: str, order_number: str) -> dict[str,
     items = []
     for it in order.items:
         el = eligibility(order, it, merchant.policy, now)
+        delivered_qty, last_delivery = it.delivered(order.delivered_at)
         entry: dict[str, Any] = {
             "line_item_id": it.line_item_id,
             "sku": it.sku,
             "name": it.name,
             "quantity": it.quantity,
+            "delivered_quantity": delivered_qty,
             "returnable_quantity": el.returnable_quantity,
             "returnable": el.returnable,
         }
         if el.reason:
             entry["not_returnable_reason"] = el.reason
+        elif last_delivery is not None:
+            window = merchant.policy.window_days_for(it.tags)
+            entry["returnable_until"] = iso(last_delivery + timedelta(days=window))
         items.append(entry)
     return {
         "order_number": order.order_number,
         "items": items,
-        "reasons": [{"code": r.code, "label": r.label} for r in merchant.policy.reasons],
+        "reasons": [_reason_view(r) for r in merchant.policy.reasons],
     }
 
 
-def _validate_lines(merchant: Merchant, order: Order, lines: list[dict[str, Any]], c: Container) -> list[ReturnItem]:
+def _context(
+    c: Container, merchant_id: str, order_number: str, warehouse_id: str | None
+) -> tuple[Merchant, Order, Warehouse]:
+    merchant, order, warehouse = c.store.load_for_return_creation(merchant_id, order_number, warehouse_id)
+    if order is None:
+        raise NotFound(f"order '{order_number}' not found")
+    if warehouse is None or warehouse.id != merchant.warehouse_id:
+        warehouse = c.store.get_warehouse(merchant.warehouse_id)
+    return merchant, order, warehouse
+
+
+def _options(c: Container, merchant: Merchant, order: Order, warehouse: Warehouse) -> list[MethodOption]:
+    return offered_methods(
+        routing=warehouse.routing,
+        policy=merchant.policy,
+        customer_country=order.shipping_address.country,
+        warehouse_address=warehouse.address,
+        currency=order.currency,
+        carrier_methods=c.carrier_methods(),
+        has_preprinted_label=order.free_return_tracking_number() is not None,
+    )
+
+
+def portal_methods(c: Container, merchant_id: str, order_number: str, warehouse_id: str | None) -> dict[str, Any]:
+    """The return methods this customer may choose, with their fees (before any label exists)."""
+    merchant, order, warehouse = _context(c, merchant_id, order_number, warehouse_id)
+    return {"items": [o.to_dict() for o in _options(c, merchant, order, warehouse)]}
+
+
+def _validate_lines(
+    merchant: Merchant, order: Order, lines: list[dict[str, Any]], c: Container, *, actor: str
+) -> list[ReturnItem]:
+    """Every problem of every line at once, each naming its field (422); quantities are reserved on `order`."""
     now = c.now()
-    reasons = merchant.policy.reason_codes()
+    policy = merchant.policy
     seen: set[str] = set()
     items: list[ReturnItem] = []
     errors: list[dict[str, Any]] = []
     for idx, line in enumerate(lines):
         lid = line["line_item_id"]
+        loc: list[Any] = ["items", idx]
         order_item = order.item(lid)
         if order_item is None:
-            errors.append({"loc": ["items", idx, "line_item_id"], "msg": f"'{lid}' is not a line of this order"})
+            errors.append({"loc": [*loc, "line_item_id"], "msg": f"'{lid}' is not a line of this order"})
             continue
         if lid in seen:
-            errors.append({"loc": ["items", idx, "line_item_id"], "msg": f"'{lid}' is listed twice"})
+            errors.append({"loc": [*loc, "line_item_id"], "msg": f"'{lid}' is listed twice"})
             continue
         seen.add(lid)
-        el = eligibility(order, order_item, merchant.policy, now)
+        el = eligibility(order, order_item, policy, now)
         if not el.returnable:
-            errors.append({"loc": ["items", idx, "line_item_id"], "msg": f"not returnable: {el.reason}"})
+            errors.append({"loc": [*loc, "line_item_id"], "msg": f"not returnable: {el.reason}"})
+            continue
+        reason = policy.find_reason(line["reason"])
+        if reason is None:
+            leaves = sorted(r.code for top in policy.reasons for r in top.walk() if not r.children)
+            errors.append({"loc": [*loc, "reason"], "msg": f"unknown reason; one of: {', '.join(leaves)}"})
+            continue
+        if reason.children:
+            options = ", ".join(ch.code for ch in reason.children)
+            errors.append({"loc": [*loc, "reason"], "msg": f"choose a more specific reason: one of {options}"})
+            continue
+        if reason.excludes_item:
+            msg = reason.message or f"items returned for the reason '{reason.label}' cannot be taken back"
+            errors.append({"loc": [*loc, "reason"], "msg": msg})
+            continue
+        if reason.comment_required and not (line.get("comment") or "").strip():
+            errors.append({"loc": [*loc, "comment"], "msg": f"please describe the problem ('{reason.label}')"})
+            continue
+        photos = list(line.get("photos") or [])
+        if reason.photo_required and not photos and actor == "customer":
+            errors.append({"loc": [*loc, "photos"], "msg": f"a photo is required for '{reason.label}'"})
+            continue
+        photo_errors = check_customer_photos(c, merchant.id, order.order_number, lid, photos)
+        if photo_errors:
+            errors.extend({"loc": [*loc, "photos", i], "msg": msg} for i, msg in photo_errors)
             continue
         if line["quantity"] > el.returnable_quantity:
-            errors.append(
-                {
-                    "loc": ["items", idx, "quantity"],
-                    "msg": f"at most {el.returnable_quantity} can be returned",
-                }
-            )
+            errors.append({"loc": [*loc, "quantity"], "msg": f"at most {el.returnable_quantity} can be returned"})
             continue
-        if line["reason"] not in reasons:
-            errors.append(
-                {
-                    "loc": ["items", idx, "reason"],
-                    "msg": f"unknown reason; one of: {', '.join(sorted(reasons))}",
-                }
-            )
-            continue
+        order.reserve(lid, line["quantity"], policy, now)
         items.append(
             ReturnItem(
                 line_item_id=lid,
@@ -99,11 +159,115 @@ def _validate_lines(merchant: Merchant, order: Order, lines: list[dict[str, Any]
                 reason=line["reason"],
                 comment=line.get("comment"),
                 tags=list(order_item.tags),
+                customer_photos=photos,
             )
         )
     if errors:
         raise ValidationFailed("some items cannot be returned", errors)
     return items
+
+
+def _customs(
+    merchant: Merchant, order: Order, ret: Return, option: MethodOption
+) -> tuple[CustomsDeclaration, list[str]] | None:
+    """The customs declaration of an international return; data the order lacks comes from the merchant's
+    defaults, each with a warning."""
+    if not option.customs_required:
+        return None
+    inputs = []
+    for it in ret.items:
+        extra = (order.item(it.line_item_id) or OrderItem("", "", "", 1, Decimal(0))).extra
+        inputs.append(
+            CustomsItem(
+                sku=it.sku,
+                description=it.name or it.sku,
+                quantity=it.quantity,
+                unit_price=it.unit_price,
+                hs_code=extra.get("hs_code"),
+                country_of_origin=extra.get("country_of_origin"),
+                weight_grams=extra.get("weight_grams"),
+            )
+        )
+    lines, warnings = customs_lines(inputs, merchant.policy.customs_defaults)
+    return CustomsDeclaration(
+        return_id=ret.id,
+        reference=order.order_number,
+        currency=order.currency,
+        sender=order.shipping_address,
+        recipient=option.recipient,
+        lines=tuple(lines),
+    ), warnings
+
+
+@dataclass
+class _Shipment:
+    carrier: str
+    tracking_number: str
+    label_key: str | None
+    customs_key: str | None
+    pickup_date: str | None
+    files: list[str]
+
+
+def _ship(
+    c: Container,
+    *,
+    ret: Return,
+    order: Order,
+    merchant: Merchant,
+    option: MethodOption,
+    declaration: CustomsDeclaration | None,
+) -> _Shipment:
+    """Make the label (first carrier of the route, then its fallbacks) and store it with the customs declaration.
+    A pre-printed label needs nothing made: the order's next unused pre-printed tracking number is taken."""
+    if option.type == PREPRINTED:
+        number = order.free_return_tracking_number()
+        if number is None:
+            raise ValidationFailed.at(["method_id"], "no unused pre-printed return label is left for this order")
+        order.used_return_tracking_numbers.append(number)
+        return _Shipment(PREPRINTED, number, None, None, None, [])
+    request = LabelRequest(
+        return_id=ret.id,
+        order_number=order.order_number,
+        merchant_name=merchant.name,
+        sender=order.shipping_address,
+        recipient=option.recipient,
+        method=option.type,
+        customs=declaration,
+        weight_grams=sum(line.weight_grams for line in declaration.lines) if declaration else None,
+    )
+    label: Label | None = None
+    last_error: CarrierError | None = None
+    for name in (option.carrier, *option.fallbacks):
+        carrier = c.carrier(name)
+        for _try in range(2):  # a transient failure is retried once, then the next carrier is asked
+            try:
+                label = carrier.create_label(request)
+                break
+            except CarrierError as exc:
+                last_error = exc
+                logger.warning("carrier failed to create a label", carrier=name, transient=exc.transient)
+                if not exc.transient:
+                    break
+        if label is not None:
+            break
+    if label is None:
+        assert last_error is not None
+        raise Unavailable(f"no label could be made right now: {last_error.detail}")
+    files = []
+    label_key = f"labels/{merchant.id}/{ret.id}.pdf"
+    c.files.put(label_key, label.content, label.content_type)
+    files.append(label_key)
+    customs_key = None
+    if declaration is not None:
+        from chalicelib.adapters.documents.cn23 import render_cn23
+
+        customs_key = f"labels/{merchant.id}/{ret.id}-cn23.pdf"
+        pdf = render_cn23(declaration, tracking_number=label.tracking_number, carrier=label.carrier, at=c.now())
+        c.files.put(customs_key, pdf, "application/pdf")
+        files.append(customs_key)
+    pickup = label.pickup_date.isoformat() if label.pickup_date else None
+    return _Shipment(label.carrier, label.tracking_number, label_key, customs_key, pickup, files)
 
 
 def request_return(
@@ -114,21 +278,25 @@ def request_return(
     lines: list[dict[str, Any]],
     actor: str,
     warehouse_id: str | None = None,
+    method_id: str | None = None,
+    notify_customer: bool = True,
 ) -> tuple[Return, list[TimelineEntry]]:
-    """Validate the items, make the label, then write return + timeline + order quantities in one transaction.
+    """Validate the items and the method, make the label (and the customs declaration), then write return, timeline,
+    the order's reserved quantities, the label's expiry marker and the link to a withdrawal in one transaction.
 
-    DynamoDB calls: one BatchGetItem (merchant, order, warehouse) and one TransactWriteItems.
+    DynamoDB calls: one BatchGetItem (merchant, order, warehouse) and one TransactWriteItems (plus one GetItem when
+    the order has an open withdrawal declaration).
     """
-    label: Label | None = None
-    label_key: str | None = None
+    shipment: _Shipment | None = None
     return_id = new_id("ret")
     for _attempt in range(3):
-        merchant, order, warehouse = c.store.load_for_return_creation(merchant_id, order_number, warehouse_id)
-        if order is None:
-            raise NotFound(f"order '{order_number}' not found")
-        if warehouse is None or warehouse.id != merchant.warehouse_id:
-            warehouse = c.store.get_warehouse(merchant.warehouse_id)
-        items = _validate_lines(merchant, order, lines, c)
+        merchant, order, warehouse = _context(c, merchant_id, order_number, warehouse_id)
+        items = _validate_lines(merchant, order, lines, c, actor=actor)
+        options = _options(c, merchant, order, warehouse)
+        option = choose_method(options, method_id)
+        if option is None:
+            offered = ", ".join(o.id for o in options) or "none for this country"
+            raise ValidationFailed.at(["method_id"], f"not offered for this order; offered: {offered}")
         now = c.now()
         ret = Return.request(
             return_id=return_id,
@@ -143,49 +311,59 @@ def request_return(
             actor=actor,
             at=now,
         )
-        if label is None:
-            carrier = c.carrier("sandbox")
-            try:
-                label = carrier.create_label(
-                    LabelRequest(
-                        return_id=ret.id,
-                        order_number=order.order_number,
-                        merchant_name=merchant.name,
-                        sender=order.shipping_address,
-                        recipient=warehouse.address,
-                    )
-                )
-            except CarrierError as exc:
-                raise Unavailable(f"the carrier could not create a label: {exc.detail}") from None
-            label_key = f"labels/{merchant.id}/{ret.id}.pdf"
-            c.files.put(label_key, label.content, label.content_type)
-        assert label_key is not None
+        ret.method = option.to_dict()
+        ret.notify_customer = notify_customer
+        customs = _customs(merchant, order, ret, option)
+        declaration, warnings = customs if customs else (None, [])
+        if shipment is None:
+            shipment = _ship(c, ret=ret, order=order, merchant=merchant, option=option, declaration=declaration)
+        elif option.type == PREPRINTED:
+            order.used_return_tracking_numbers.append(shipment.tracking_number)
+        if shipment.pickup_date:
+            ret.method["pickup_date"] = shipment.pickup_date  # the customer sees when the courier comes
+        if declaration is not None:
+            ret.customs = {
+                "required": True,
+                "declaration_key": shipment.customs_key,
+                "warnings": warnings,
+                "lines": [line.to_dict() for line in declaration.lines],
+            }
+            for warning in warnings:
+                ret.note_customs_warning(warning, actor=actor, at=now)
         ret.attach_label(
-            carrier=label.carrier,
-            tracking_number=label.tracking_number,
-            label_key=label_key,
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            label_key=shipment.label_key,
             actor=actor,
             at=now,
+            method=option.type,
+            **({"pickup_date": shipment.pickup_date} if shipment.pickup_date else {}),
         )
-        for item in items:
-            order_item = order.item(item.line_item_id)
-            assert order_item is not None
-            order_item.returned_quantity += item.quantity
+        ret.label_expires_at = now + timedelta(days=merchant.policy.label_validity_days)
+        extra: list[Any] = [c.store.expiry_marker(ret.id, ret.label_expires_at)]
+        if order.open_withdrawal_id:
+            withdrawal = c.store.get_withdrawal(merchant.id, order.order_number, order.open_withdrawal_id)
+            withdrawal.return_ids.append(ret.id)
+            ret.withdrawal_id = withdrawal.id
+            order.open_withdrawal_id = None
+            extra.append(c.store.link_withdrawal(withdrawal))
         created = list(ret.new_timeline)
         try:
-            c.store.create_return(ret, order, now)
+            c.store.create_return(ret, order, now, extra=tuple(extra))
         except ConcurrentModification:
             logger.info("order changed while creating a return; retrying", return_id=ret.id)
             continue
         except Exception:
-            # Nothing of the return was written (one transaction); do not leave its label behind either.
-            c.files.delete(label_key)
+            # Nothing of the return was written (one transaction); do not leave its files behind either.
+            for key in shipment.files:
+                c.files.delete(key)
             raise
         publish(c, ret)
-        logger.info("return created", return_id=ret.id, merchant_id=merchant.id, items=len(items))
+        logger.info("return created", return_id=ret.id, merchant_id=merchant.id, items=len(items), method=option.type)
         return ret, created
-    if label_key:
-        c.files.delete(label_key)
+    if shipment:
+        for key in shipment.files:
+            c.files.delete(key)
     raise ConcurrentModification("the order changed concurrently; retry")
 
 
@@ -233,15 +411,28 @@ def to_view(c: Container, ret: Return, timeline: list[TimelineEntry], *, audienc
             "status": it.status.value,
             "unit_price": {"amount": str(it.unit_price), "currency": ret.currency},
             "photos": [] if audience == "customer" else photo_views(c, it.photos),
+            "customer_photos": [{"key": k, "url": c.files.presigned_get(k, ttl)} for k in it.customer_photos],
         }
         if audience != "customer":
             view.update({"checks": it.checks, "notes": it.notes, "clarify": it.clarify, "rule": it.rule})
         items.append(view)
     label = None
-    if (ret.label_key and ret.status in (ReturnStatus.LABEL_CREATED, ReturnStatus.IN_TRANSIT)) or (
-        ret.label_key and audience != "customer"
-    ):
+    customs = None
+    printable = ret.status in (ReturnStatus.LABEL_CREATED, ReturnStatus.IN_TRANSIT) or audience != "customer"
+    if ret.label_key and printable:
         label = {"url": c.files.presigned_get(ret.label_key, ttl), "content_type": "application/pdf"}
+    if ret.customs:
+        key = ret.customs.get("declaration_key")
+        customs = {
+            "required": bool(ret.customs.get("required")),
+            "declaration": (
+                {"url": c.files.presigned_get(key, ttl), "content_type": "application/pdf"}
+                if key and printable
+                else None
+            ),
+        }
+        if audience != "customer":
+            customs.update({"lines": ret.customs.get("lines", []), "warnings": ret.customs.get("warnings", [])})
     entries = [e.to_dict() for e in sorted(timeline, key=lambda e: e.at)]
     if audience == "customer":
         entries = [
@@ -261,6 +452,10 @@ def to_view(c: Container, ret: Return, timeline: list[TimelineEntry], *, audienc
         "tracking_token": ret.tracking_token,
         "tracking_url": f"{c.settings.public_base_url}/v1/track/{ret.tracking_token}",
         "label": label,
+        "label_expires_at": iso(ret.label_expires_at) if ret.label_expires_at else None,
+        "method": ret.method,
+        "customs": customs,
+        "withdrawal_id": ret.withdrawal_id,
         "items": items,
         "discrepancies": ret.discrepancies,
         "parcel_photos": [] if audience == "customer" else photo_views(c, ret.parcel_photos),

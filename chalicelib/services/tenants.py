@@ -9,6 +9,7 @@ from chalicelib.domain.addresses import Address
 from chalicelib.domain.checklists import Checklists
 from chalicelib.domain.guidelines import Guideline, check_compiles
 from chalicelib.domain.identifiers import new_id
+from chalicelib.domain.routing import Routing
 from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Warehouse
 from chalicelib.services.auth import new_api_key
 
@@ -86,3 +87,40 @@ def put_checklists(c: Container, merchant_id: str, data: dict[str, Any]) -> Chec
     parsed = Checklists.from_dict({**data, "version": current.version + 1})
     c.store.update_merchant_settings(merchant_id, checklists=parsed.to_dict())
     return parsed
+
+
+def put_routing(c: Container, warehouse_id: str, data: dict[str, Any]) -> Routing:
+    """Which carriers and methods serve which customer countries, and consolidation addresses (operator)."""
+    from chalicelib.domain.errors import ValidationFailed
+
+    known = c.carrier_methods()
+    errors = []
+    for r_idx, route in enumerate(data["routes"]):
+        for c_idx, name in enumerate(route["carriers"]):
+            if name not in known:
+                errors.append(
+                    {
+                        "loc": ["routes", r_idx, "carriers", c_idx],
+                        "msg": f"unknown carrier; one of: {', '.join(sorted(known))}",
+                    }
+                )
+        for m_idx, method in enumerate(route["methods"]):
+            if method["type"] != "preprinted" and not any(
+                method["type"] in known.get(n, ()) for n in route["carriers"]
+            ):
+                errors.append(
+                    {
+                        "loc": ["routes", r_idx, "methods", m_idx, "type"],
+                        "msg": f"none of this route's carriers offers '{method['type']}'",
+                    }
+                )
+    for country, address in (data.get("consolidation_addresses") or {}).items():
+        if address["country"] != country:
+            errors.append(
+                {"loc": ["consolidation_addresses", country, "country"], "msg": f"must be {country}, the key"}
+            )
+    if errors:
+        raise ValidationFailed("the routing cannot be used", errors)
+    routing = Routing.from_dict(data)
+    c.store.set_routing(warehouse_id, routing)
+    return routing

@@ -278,6 +278,57 @@ def test_event_bus_is_named_as_defined_and_archived(synth: Synth) -> None:
     )
 
 
+def test_customer_milestones_are_routed_from_the_bus_to_the_notification_queue(synth: Synth) -> None:
+    rules = {k: r for k, r in synth.of_type("AWS::Events::Rule").items() if "EventPattern" in r["Properties"]}
+    assert len(rules) == len(d.EVENT_RULES)
+    for r in d.EVENT_RULES:
+        logical = synth.logical_id(synth.stack.event_rules[r.name])
+        props = rules[logical]["Properties"]
+        queue = synth.logical_id(synth.stack.queues[r.queue.name])
+        assert props["Name"] == r.name
+        assert props["EventBusName"] == {"Ref": synth.logical_id(synth.stack.event_bus)}
+        assert props["EventPattern"] == {"source": [d.EVENT_SOURCE], "detail-type": list(r.detail_types)}
+        assert props["State"] == "ENABLED"
+        assert [t["Arn"] for t in props["Targets"]] == [{"Fn::GetAtt": [queue, "Arn"]}]
+        # EventBridge may send to the queue for this rule only; nobody else is allowed anything
+        (policy,) = [
+            p for p in synth.of_type("AWS::SQS::QueuePolicy").values() if p["Properties"]["Queues"] == [{"Ref": queue}]
+        ]
+        (allow,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert "sqs:SendMessage" in _as_list(allow["Action"])
+        assert allow["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [logical, "Arn"]}}}
+    assert d.CUSTOMER_NOTIFICATIONS.queue is d.NOTIFICATION_QUEUE
+    assert d.NOTIFICATION_QUEUE.consumer == "notifier"
+    assert "return.label_created" in d.CUSTOMER_NOTIFICATIONS.detail_types
+    assert "return.delivered" not in d.CUSTOMER_NOTIFICATIONS.detail_types  # no email for every carrier scan
+
+
+def test_scheduled_functions_are_invoked_on_their_schedule_by_their_rule_only(synth: Synth) -> None:
+    scheduled = [fn for fn in d.FUNCTIONS if fn.schedule]
+    assert [(fn.name, fn.schedule) for fn in scheduled] == [("expire_labels", "rate(1 hour)")]
+    schedules = {k: r for k, r in synth.of_type("AWS::Events::Rule").items() if "ScheduleExpression" in r["Properties"]}
+    assert len(schedules) == len(scheduled)
+    permissions = list(synth.of_type("AWS::Lambda::Permission").values())
+    for fn in scheduled:
+        function = synth.logical_id(synth.stack.functions[fn.name])
+        ((rule_id, rule),) = [
+            (k, r)
+            for k, r in schedules.items()
+            if [t["Arn"] for t in r["Properties"]["Targets"]] == [{"Fn::GetAtt": [function, "Arn"]}]
+        ]
+        assert rule["Properties"]["ScheduleExpression"] == fn.schedule
+        assert rule["Properties"]["State"] == "ENABLED"
+        assert "EventBusName" not in rule["Properties"]  # schedules live on the default bus
+        (permission,) = [
+            p["Properties"] for p in permissions if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function, "Arn"]}
+        ]
+        assert permission["Action"] == "lambda:InvokeFunction"
+        assert permission["Principal"] == "events.amazonaws.com"
+        assert permission["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+
+
 # -- compute -------------------------------------------------------------------------------------------------------
 
 
@@ -403,9 +454,26 @@ def test_api_role_has_exactly_the_permissions_the_api_needs(synth: Synth) -> Non
         "states:SendTaskSuccess": {machines[d.PROCESSING.name]},
         "ssm:GetParameter": {merchants},
         "ssm:PutParameter": {merchants},
+        "ses:SendRawEmail": {"arn:<Ref:AWS::Partition>:ses:<Ref:AWS::Region>:<Ref:AWS::AccountId>:identity/*"},
     }
     assert _permissions(synth, role) == expected
     assert "dynamodb:Scan" not in expected
+
+
+def test_the_notifier_consumes_its_queue_reads_labels_and_sends_mail_and_nothing_else(synth: Synth) -> None:
+    (fn,) = [f for f in d.FUNCTIONS if f.name == "notifier"]
+    assert set(fn.needs) == {"table", "customer_documents", "mail"}
+    props = synth.resources[synth.logical_id(synth.stack.functions["notifier"])]["Properties"]
+    allowed = _permissions(synth, props["Role"]["Fn::GetAtt"][0])
+    assert allowed["s3:GetObject"] == {f"<{synth.logical_id(synth.stack.bucket)}>/labels/*"}
+    queue = f"<{synth.logical_id(synth.stack.queues[d.NOTIFICATION_QUEUE.name])}>"
+    sqs_actions = {a for a in allowed if a.startswith("sqs:")}
+    assert "sqs:ReceiveMessage" in sqs_actions and "sqs:SendMessage" not in sqs_actions  # the event source mapping's
+    assert all(allowed[a] == {queue} for a in sqs_actions)
+    assert {a for a in allowed if not a.startswith(("dynamodb:", "logs:", "xray:", "sqs:"))} == {
+        "s3:GetObject",
+        "ses:SendRawEmail",
+    }
 
 
 def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
@@ -426,6 +494,9 @@ def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
         for need, action in signature.items():
             assert (action in allowed) == (need in fn.needs), (fn.name, need)
         assert "ssm:PutParameter" not in allowed
+        if "customer_documents" in fn.needs and "bucket" not in fn.needs:  # reads labels, writes nothing
+            assert allowed["s3:GetObject"] == {f"{bucket}/{p}*" for p in d.CUSTOMER_DOCUMENT_PREFIXES}
+            assert not {a for a in allowed if a.startswith("s3:") and a != "s3:GetObject"}
         if "photo_uploads" in fn.needs:  # deletes rejected uploads only, never labels or exports
             assert allowed["s3:DeleteObject"] == {f"{bucket}/{n.prefix}*" for n in d.BUCKET_NOTIFICATIONS}
             assert allowed["s3:ListBucket"] == {bucket}

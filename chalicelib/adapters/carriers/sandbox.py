@@ -1,50 +1,49 @@
 """The sandbox carrier: issues real, printable A6 return labels without calling any carrier.
 
-Tracking numbers look like ``SB`` + 14 random digits + 1 GS1 mod-10 check digit. The label is a
-PDF drawn with core fonts only; barcode and QR code are drawn as vector rectangles so they stay
-crisp at any print resolution. fpdf2, python-barcode and segno are imported lazily: this module is
-imported by the API app and must not slow down its cold start.
+Tracking numbers look like ``SB`` + 14 random digits + 1 GS1 mod-10 check digit. It offers every method type:
+a printable label (``label``, ``drop_off``), a label plus a booked pickup on the next weekday (``pickup``), and a
+label-less QR document to show at a drop-off point (``qr``). The PDFs are drawn with core fonts only; barcode
+and QR code are vector rectangles (see `chalicelib.adapters.documents.pdf`, which imports fpdf2 lazily: this
+module is imported by the API app and must not slow down its cold start).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib.adapters.carriers.base import CarrierError, Label, LabelRequest
+from chalicelib.adapters.documents.pdf import (
+    FONT,
+    draw_code128,
+    draw_qr_code,
+    new_document,
+    printable,
+    start_page,
+    text_lines,
+)
 
 if TYPE_CHECKING:
     from fpdf import FPDF
 
+    from chalicelib.domain.customs import CustomsDeclaration
+
+__all__ = [
+    "TRACKING_PREFIX",
+    "SandboxCarrier",
+    "is_valid_tracking_number",
+    "new_tracking_number",
+    "next_weekday",
+    "printable",
+    "tracking_check_digit",
+]
+
 TRACKING_PREFIX = "SB"
 _RANDOM_DIGITS = 14
 _TRACKING_NUMBER = re.compile(rf"{TRACKING_PREFIX}(\d{{{_RANDOM_DIGITS + 1}}})")
-
-# Characters NFKD does not reduce to Latin-1: letters with strokes, ligatures, typographic marks.
-_TRANSLITERATIONS = str.maketrans(
-    {
-        "Ł": "L",
-        "ł": "l",
-        "Đ": "D",
-        "đ": "d",
-        "Ħ": "H",
-        "ħ": "h",
-        "\u0131": "i",
-        "Œ": "OE",
-        "œ": "oe",
-        "ẞ": "SS",
-        "€": "EUR",
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-    }
-)
 
 # Layout of the A6 page, in millimetres.
 _PAGE_WIDTH = 105.0  # A6 portrait
@@ -56,6 +55,9 @@ _BARCODE_TOP = 110.0
 _BARCODE_HEIGHT = 20.0
 _BARCODE_QUIET_MODULES = 10
 _BARCODE_MAX_MODULE = 0.5
+_SERVICE_BOX_WIDTH = 36.0  # pickup date and customs note, right of the sender
+_DROP_OFF_QR_SIZE = 56.0
+_DROP_OFF_INSTRUCTION = "Show this code at the drop-off point; no printer needed"
 
 
 def tracking_check_digit(digits: str) -> int:
@@ -80,73 +82,72 @@ def new_tracking_number() -> str:
     return f"{TRACKING_PREFIX}{data}{tracking_check_digit(data)}"
 
 
-def printable(text: str) -> str:
-    """Text the core PDF fonts can print: Latin-1 kept, other letters transliterated or dropped."""
-    out: list[str] = []
-    for char in text.translate(_TRANSLITERATIONS):
-        if _is_printable_latin1(char):
-            out.append(char)
-            continue
-        out.extend(c for c in unicodedata.normalize("NFKD", char) if _is_printable_latin1(c))
-    return "".join(out)
+def next_weekday(day: date) -> date:
+    """The first Monday-to-Friday date after `day`: a Friday's next weekday is the Monday after."""
+    following = day + timedelta(days=1)
+    while following.weekday() >= 5:
+        following += timedelta(days=1)
+    return following
 
 
-def _is_printable_latin1(char: str) -> bool:
-    return ord(char) < 256 and unicodedata.category(char)[0] != "C"
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class SandboxCarrier:
     name = "sandbox"
+    methods: frozenset[str] = frozenset({"label", "qr", "pickup", "drop_off"})
+
+    def __init__(self, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self._clock = clock
 
     def create_label(self, request: LabelRequest) -> Label:
+        if request.method not in self.methods:
+            raise CarrierError(f"the sandbox carrier does not offer {request.method}")
         tracking_number = new_tracking_number()
         qr_payload = f"BMR1:{request.return_id}:{tracking_number}"
-        content = _render_label(request, tracking_number, qr_payload)
+        pickup_date = next_weekday(self._clock().astimezone(UTC).date()) if request.method == "pickup" else None
+        if request.method == "qr":
+            content = _render_drop_off_code(request, tracking_number, qr_payload)
+        else:
+            content = _render_label(request, tracking_number, qr_payload, pickup_date=pickup_date)
         return Label(
             carrier=self.name,
             tracking_number=tracking_number,
             content=content,
             content_type="application/pdf",
             qr_payload=qr_payload,
+            pickup_date=pickup_date,
         )
 
     def cancel_label(self, tracking_number: str) -> None:
+        """Nothing to void in the sandbox: any number it could have issued cancels, as often as asked."""
         if not is_valid_tracking_number(tracking_number):
             raise CarrierError("This is not a valid sandbox tracking number.")
 
 
-def _render_label(request: LabelRequest, tracking_number: str, qr_payload: str) -> bytes:
-    from fpdf import FPDF
+def _render_label(request: LabelRequest, tracking_number: str, qr_payload: str, *, pickup_date: date | None) -> bytes:
+    pdf = new_document(width=_PAGE_WIDTH, height=_PAGE_HEIGHT, margin=_MARGIN, title=f"Return label {tracking_number}")
+    start_page(pdf)
+    _header(pdf)
 
-    pdf = FPDF(orientation="portrait", unit="mm", format=(_PAGE_WIDTH, _PAGE_HEIGHT))
-    pdf.set_auto_page_break(auto=False)
-    pdf.set_margins(_MARGIN, _MARGIN, _MARGIN)
-    pdf.set_creator("Boomerang")
-    pdf.set_title(f"Return label {tracking_number}")
-    pdf.add_page()
-    pdf.set_text_color(0)
-    pdf.set_draw_color(0)
-    pdf.set_fill_color(0)
-
-    # Header
-    pdf.set_font("Helvetica", "B", 16)
-    pdf.set_xy(_MARGIN, _MARGIN)
-    pdf.cell(_CONTENT_WIDTH, 8, "RETURN / RETOURE")
-    pdf.set_font("Helvetica", "", 8)
-    pdf.set_xy(_MARGIN, _MARGIN)
-    pdf.cell(_CONTENT_WIDTH, 8, "Boomerang Sandbox", align="R")
-    _rule(pdf, 15.5, width=0.6)
-
-    # Sender
+    # Sender, and right of it the service notes a carrier needs on the parcel (pickup date, customs)
+    service = _service_notes(request, pickup_date)
+    sender_width = _CONTENT_WIDTH - (_SERVICE_BOX_WIDTH + 2 if service else 0)
     _caption(pdf, 18.0, "FROM / ABSENDER")
-    _text_lines(pdf, 22.0, request.sender.lines(), size=9, line_height=4.0, width=_CONTENT_WIDTH)
+    text_lines(pdf, _MARGIN, 22.0, request.sender.lines(), size=9, line_height=4.0, width=sender_width)
+    if service:
+        box_x = _PAGE_WIDTH - _MARGIN - _SERVICE_BOX_WIDTH
+        pdf.set_line_width(0.4)
+        pdf.rect(box_x, 18.0, _SERVICE_BOX_WIDTH, 20.5)
+        text_lines(pdf, box_x + 1, 19.0, service, size=8, line_height=4.5, width=_SERVICE_BOX_WIDTH - 2, bold=True)
     _rule(pdf, 40.0)
 
     # Recipient (the warehouse), the largest type on the label
     _caption(pdf, 43.0, "TO / EMPFÄNGER")
     recipient = request.recipient.lines()
-    _text_lines(pdf, 47.5, recipient[:1], size=14, line_height=6.5, width=_CONTENT_WIDTH, bold=True)
-    _text_lines(pdf, 54.0, recipient[1:], size=13, line_height=6.0, width=_CONTENT_WIDTH)
+    text_lines(pdf, _MARGIN, 47.5, recipient[:1], size=14, line_height=6.5, width=_CONTENT_WIDTH, bold=True)
+    text_lines(pdf, _MARGIN, 54.0, recipient[1:], size=13, line_height=6.0, width=_CONTENT_WIDTH)
     _rule(pdf, 74.0, width=0.6)
 
     # References (left) and QR code (right)
@@ -159,20 +160,82 @@ def _render_label(request: LabelRequest, tracking_number: str, qr_payload: str) 
         ("PARCELS", str(request.parcel_count)),
     ):
         _caption(pdf, y, caption)
-        _text_lines(pdf, y + 3.0, [value], size=9, line_height=4.0, width=references_width, bold=True)
+        text_lines(pdf, _MARGIN, y + 3.0, [value], size=9, line_height=4.0, width=references_width, bold=True)
         y += 7.5
-    _draw_qr_code(pdf, qr_payload, x=_PAGE_WIDTH - _MARGIN - _QR_SIZE, y=77.5)
+    draw_qr_code(pdf, qr_payload, x=_PAGE_WIDTH - _MARGIN - _QR_SIZE, y=77.5, size=_QR_SIZE)
 
-    # Tracking barcode and its human-readable text
-    _draw_code128(pdf, tracking_number, y=_BARCODE_TOP)
-    pdf.set_font("Helvetica", "B", 12)
+    _tracking_barcode(pdf, tracking_number, footer="Sandbox label - not valid for shipping")
+    return bytes(pdf.output())
+
+
+def _render_drop_off_code(request: LabelRequest, tracking_number: str, qr_payload: str) -> bytes:
+    """The label-less document: a large QR code the drop-off point scans, then prints the label itself."""
+    pdf = new_document(width=_PAGE_WIDTH, height=_PAGE_HEIGHT, margin=_MARGIN, title=f"Return code {tracking_number}")
+    start_page(pdf)
+    _header(pdf)
+
+    _caption(pdf, 18.0, "DROP-OFF CODE")
+    draw_qr_code(pdf, qr_payload, x=(_PAGE_WIDTH - _DROP_OFF_QR_SIZE) / 2, y=23.0, size=_DROP_OFF_QR_SIZE)
+    text_lines(pdf, _MARGIN, 82.0, [_DROP_OFF_INSTRUCTION], size=9, line_height=5.0, width=_CONTENT_WIDTH, bold=True)
+    _rule(pdf, 88.5)
+
+    recipient = request.recipient
+    details = [
+        f"To: {recipient.city}, {recipient.country}",
+        f"Return {request.return_id} - Order {request.order_number}",
+    ]
+    if request.customs is not None:
+        details.append(f"Customs: CN23 sent to the carrier, value {_customs_total(request.customs)}")
+    text_lines(pdf, _MARGIN, 91.0, details, size=8.5, line_height=5.0, width=_CONTENT_WIDTH)
+
+    _tracking_barcode(pdf, tracking_number, footer="Sandbox code - not valid for shipping")
+    return bytes(pdf.output())
+
+
+def _service_notes(request: LabelRequest, pickup_date: date | None) -> list[str]:
+    notes: list[str] = []
+    if pickup_date is not None:
+        notes.append(f"Pickup: {pickup_date.isoformat()}")
+    if request.customs is not None:
+        notes.append("CN23 enclosed")
+        notes.append(f"Value {_customs_total(request.customs)}")
+    if request.weight_grams is not None:
+        notes.append(f"Weight {request.weight_grams / 1000:.3f} kg")
+    return notes
+
+
+def _customs_total(customs: CustomsDeclaration) -> str:
+    return f"{customs.total_value} {customs.currency}"
+
+
+def _header(pdf: FPDF) -> None:
+    pdf.set_font(FONT, "B", 16)
+    pdf.set_xy(_MARGIN, _MARGIN)
+    pdf.cell(_CONTENT_WIDTH, 8, "RETURN / RETOURE")
+    pdf.set_font(FONT, "", 8)
+    pdf.set_xy(_MARGIN, _MARGIN)
+    pdf.cell(_CONTENT_WIDTH, 8, "Boomerang Sandbox", align="R")
+    _rule(pdf, 15.5, width=0.6)
+
+
+def _tracking_barcode(pdf: FPDF, tracking_number: str, *, footer: str) -> None:
+    """The tracking number as Code 128, its human-readable text below, and the sandbox disclaimer."""
+    draw_code128(
+        pdf,
+        tracking_number,
+        x=_MARGIN,
+        y=_BARCODE_TOP,
+        width=_CONTENT_WIDTH,
+        height=_BARCODE_HEIGHT,
+        max_module=_BARCODE_MAX_MODULE,
+        quiet_modules=_BARCODE_QUIET_MODULES,
+    )
+    pdf.set_font(FONT, "B", 12)
     pdf.set_xy(_MARGIN, _BARCODE_TOP + _BARCODE_HEIGHT + 1.5)
     pdf.cell(_CONTENT_WIDTH, 6, " ".join(_groups(tracking_number)), align="C")
-    pdf.set_font("Helvetica", "", 6.5)
+    pdf.set_font(FONT, "", 6.5)
     pdf.set_xy(_MARGIN, _BARCODE_TOP + _BARCODE_HEIGHT + 8.0)
-    pdf.cell(_CONTENT_WIDTH, 4, "Sandbox label - not valid for shipping", align="C")
-
-    return bytes(pdf.output())
+    pdf.cell(_CONTENT_WIDTH, 4, footer, align="C")
 
 
 def _rule(pdf: FPDF, y: float, width: float = 0.3) -> None:
@@ -181,72 +244,11 @@ def _rule(pdf: FPDF, y: float, width: float = 0.3) -> None:
 
 
 def _caption(pdf: FPDF, y: float, text: str) -> None:
-    pdf.set_font("Helvetica", "B", 6.5)
+    pdf.set_font(FONT, "B", 6.5)
     pdf.set_text_color(90)
     pdf.set_xy(_MARGIN, y)
     pdf.cell(_CONTENT_WIDTH, 3, text)
     pdf.set_text_color(0)
-
-
-def _text_lines(
-    pdf: FPDF,
-    y: float,
-    lines: list[str],
-    *,
-    size: float,
-    line_height: float,
-    width: float,
-    bold: bool = False,
-) -> None:
-    """Print one cell per line, shrinking a line's type until it fits `width`."""
-    style = "B" if bold else ""
-    for line in lines:
-        text = printable(line)
-        font_size = size
-        pdf.set_font("Helvetica", style, font_size)
-        while font_size > 5 and pdf.get_string_width(text) > width - 1:
-            font_size -= 0.5
-            pdf.set_font("Helvetica", style, font_size)
-        pdf.set_xy(_MARGIN, y)
-        pdf.cell(width, line_height, text)
-        y += line_height
-
-
-def _draw_code128(pdf: FPDF, data: str, *, y: float) -> None:
-    from barcode.codex import Code128  # type: ignore[import-untyped, unused-ignore]
-
-    modules: str = Code128(data).build()[0]
-    module = min(_BARCODE_MAX_MODULE, _CONTENT_WIDTH / (len(modules) + 2 * _BARCODE_QUIET_MODULES))
-    x = (_PAGE_WIDTH - len(modules) * module) / 2
-    for start, length in _dark_runs(bar == "1" for bar in modules):
-        pdf.rect(x + start * module, y, length * module, _BARCODE_HEIGHT, style="F")
-
-
-def _draw_qr_code(pdf: FPDF, payload: str, *, x: float, y: float) -> None:
-    import segno
-
-    qr = segno.make(payload, error="m", micro=False)
-    rows = list(qr.matrix_iter(scale=1, border=0))
-    module = _QR_SIZE / len(rows)
-    for row_index, row in enumerate(rows):
-        for start, length in _dark_runs(bool(dark) for dark in row):
-            pdf.rect(x + start * module, y + row_index * module, length * module, module, style="F")
-
-
-def _dark_runs(cells: Iterable[bool]) -> list[tuple[int, int]]:
-    """(start, length) of each run of dark cells, so adjacent modules become one rectangle."""
-    runs: list[tuple[int, int]] = []
-    start: int | None = None
-    index = 0
-    for index, dark in enumerate(cells):
-        if dark and start is None:
-            start = index
-        elif not dark and start is not None:
-            runs.append((start, index - start))
-            start = None
-    if start is not None:
-        runs.append((start, index + 1 - start))
-    return runs
 
 
 def _groups(tracking_number: str) -> list[str]:

@@ -86,6 +86,7 @@ class WarehouseRecord(Base):
     name = UnicodeAttribute()
     address = JSONAttribute()
     created_at = UnicodeAttribute()
+    routing = JSONAttribute(null=True)
 
 
 class MerchantRecord(Base):
@@ -138,6 +139,7 @@ class OrderRecord(Base):
     shipping_address = JSONAttribute()
     items = JSONAttribute()
     return_tracking_numbers = JSONAttribute(null=True)
+    details = JSONAttribute(null=True)  # used_return_tracking_numbers, open_withdrawal_id
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
 
@@ -165,6 +167,7 @@ class ReturnRecord(Base):
     refund = JSONAttribute(null=True)
     refunded_total = UnicodeAttribute(default="0")
     feedback_task_token = UnicodeAttribute(null=True)
+    details = JSONAttribute(null=True)  # method, notify_customer, customs, withdrawal_id, label_expires_at
     version = VersionAttribute()
 
     gsi1pk = UnicodeAttribute(null=True)

@@ -32,7 +32,7 @@ from chalicelib.domain.checklists import NO_CHECKLISTS, Checklists
 from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict, NotFound
 from chalicelib.domain.floor import BILLING_COUNTERS, UnidentifiedParcel, WorkOrder
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
-from chalicelib.domain.orders import Order, OrderItem
+from chalicelib.domain.orders import Delivery, Order, OrderItem
 from chalicelib.domain.returns import (
     Disposition,
     Grade,
@@ -43,7 +43,9 @@ from chalicelib.domain.returns import (
     ReturnStatus,
     TimelineEntry,
 )
+from chalicelib.domain.routing import Routing
 from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Warehouse
+from chalicelib.domain.withdrawals import Withdrawal
 
 
 def _iso(at: datetime) -> str:
@@ -87,6 +89,7 @@ def _item_to_json(it: ReturnItem) -> dict[str, Any]:
         "status": it.status.value,
         "restock_sync": it.restock_sync,
         "received_sku": it.received_sku,
+        "customer_photos": it.customer_photos,
     }
 
 
@@ -113,6 +116,7 @@ def _item_from_json(d: dict[str, Any]) -> ReturnItem:
         disposition_reason=d.get("disposition_reason"),
         restock_sync=d.get("restock_sync"),
         received_sku=d.get("received_sku"),
+        customer_photos=list(d.get("customer_photos") or []),
     )
 
 
@@ -149,6 +153,13 @@ def _return_to_record(ret: Return) -> ReturnRecord:
         ),
         refunded_total=str(ret.refunded_total),
         feedback_task_token=ret.feedback_task_token,
+        details={
+            "method": ret.method,
+            "notify_customer": ret.notify_customer,
+            "customs": ret.customs,
+            "withdrawal_id": ret.withdrawal_id,
+            "label_expires_at": _iso(ret.label_expires_at) if ret.label_expires_at else None,
+        },
         gsi1pk=f"MERCHANT#{ret.merchant_id}#STATUS#{ret.status.value}",
         gsi1sk=f"{updated}#{ret.id}",
         gsi3pk=f"MERCHANT#{ret.merchant_id}#RETURNS",
@@ -163,6 +174,7 @@ def _return_to_record(ret: Return) -> ReturnRecord:
 
 
 def _return_from_record(rec: ReturnRecord) -> Return:
+    details = dict(rec.details or {})
     refund = None
     if rec.refund:
         refund = RefundSummary(
@@ -192,6 +204,11 @@ def _return_from_record(rec: ReturnRecord) -> Return:
         refund=refund,
         refunded_total=Decimal(rec.refunded_total or "0"),
         feedback_task_token=rec.feedback_task_token,
+        method=details.get("method"),
+        notify_customer=bool(details.get("notify_customer", True)),
+        customs=details.get("customs"),
+        withdrawal_id=details.get("withdrawal_id"),
+        label_expires_at=_parse(details.get("label_expires_at")),
         version=rec.version,
     )
 
@@ -222,11 +239,16 @@ def _order_to_record(order: Order, now: datetime) -> OrderRecord:
                 "tags": i.tags,
                 "delivered_at": _iso(i.delivered_at) if i.delivered_at else None,
                 "returned_quantity": i.returned_quantity,
+                **({"deliveries": [[d.quantity, _iso(d.delivered_at)] for d in i.deliveries]} if i.deliveries else {}),
                 **i.extra,
             }
             for i in order.items
         ],
         return_tracking_numbers=order.return_tracking_numbers,
+        details={
+            "used_return_tracking_numbers": order.used_return_tracking_numbers,
+            "open_withdrawal_id": order.open_withdrawal_id,
+        },
         updated_at=_iso(now),
     )
     if order.version is not None:
@@ -243,6 +265,7 @@ _ORDER_ITEM_KEYS = {
     "tags",
     "delivered_at",
     "returned_quantity",
+    "deliveries",
 }
 
 
@@ -267,10 +290,13 @@ def _order_from_record(rec: OrderRecord) -> Order:
                 delivered_at=_parse(i.get("delivered_at")),
                 returned_quantity=int(i.get("returned_quantity") or 0),
                 extra={k: v for k, v in i.items() if k not in _ORDER_ITEM_KEYS},
+                deliveries=[Delivery(int(q), _parse_req(at)) for q, at in i.get("deliveries") or []],
             )
             for i in rec.items
         ],
         return_tracking_numbers=list(rec.return_tracking_numbers or []),
+        used_return_tracking_numbers=list((rec.details or {}).get("used_return_tracking_numbers") or []),
+        open_withdrawal_id=(rec.details or {}).get("open_withdrawal_id"),
         version=rec.version,
     )
 
@@ -297,6 +323,16 @@ def _warehouse_from_record(rec: WarehouseRecord) -> Warehouse:
         name=rec.name,
         address=Address.from_dict(rec.address),
         created_at=_parse_req(rec.created_at),
+        routing=Routing.from_dict(rec.routing),
+    )
+
+
+def _withdrawal_record(w: Withdrawal) -> PointerRecord:
+    return PointerRecord(
+        pk=order_pk(w.merchant_id, w.order_number),
+        sk=f"WITHDRAWAL#{w.id}",
+        data=w.to_dict(),
+        created_at=_iso(w.received_at),
     )
 
 
@@ -543,7 +579,7 @@ class DynamoStore(FloorStore):
 
     # ----- tenants ------------------------------------------------------------------------------------------
     def create_warehouse(self, wh: Warehouse, key_hash: str, key_id: str) -> None:
-        with TransactWrite(connection=Connection()) as tx:
+        with TransactWrite(connection=_connection()) as tx:
             tx.save(
                 WarehouseRecord(
                     pk=f"WAREHOUSE#{wh.id}",
@@ -561,7 +597,7 @@ class DynamoStore(FloorStore):
 
     def create_merchant(self, m: Merchant, key_hash: str, key_id: str) -> None:
         try:
-            with TransactWrite(connection=Connection()) as tx:
+            with TransactWrite(connection=_connection()) as tx:
                 tx.save(
                     PointerRecord(
                         pk=f"SLUG#{m.slug}",
@@ -707,10 +743,13 @@ class DynamoStore(FloorStore):
         return merchant, order, warehouse
 
     # ----- returns ------------------------------------------------------------------------------------------
-    def create_return(self, ret: Return, order: Order, now: datetime) -> None:
-        """The return, its timeline, its tracking token and the order's reserved quantities: one transaction."""
+    def create_return(self, ret: Return, order: Order, now: datetime, extra: tuple[Any, ...] = ()) -> None:
+        """The return, its timeline, its tracking token, the order's reserved quantities and `extra` records (expiry
+        marker, withdrawal link): one transaction."""
         try:
-            with TransactWrite(connection=Connection()) as tx:
+            with TransactWrite(connection=_connection()) as tx:
+                for item in extra:
+                    tx.save(item)
                 tx.save(_return_to_record(ret), condition=ReturnRecord.pk.does_not_exist())
                 tx.save(_order_to_record(order, now))
                 tx.save(
@@ -748,7 +787,7 @@ class DynamoStore(FloorStore):
         marker_indexes: set[int] = set()
         idx = 0
         try:
-            with TransactWrite(connection=Connection()) as tx:
+            with TransactWrite(connection=_connection()) as tx:
                 tx.save(rec)
                 idx += 1
                 for m in markers:
@@ -917,12 +956,81 @@ class DynamoStore(FloorStore):
             RefundRecord.query(return_pk(return_id), RefundRecord.sk.startswith("REFUND#"), consistent_read=True)
         )
 
+    def set_routing(self, warehouse_id: str, routing: Routing) -> None:
+        try:
+            WarehouseRecord(pk=f"WAREHOUSE#{warehouse_id}", sk="WAREHOUSE").update(
+                actions=[WarehouseRecord.routing.set(routing.to_dict())], condition=WarehouseRecord.pk.exists()
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise NotFound(f"warehouse '{warehouse_id}' not found") from None
+            raise
+
+    # ----- label expiry -----------------------------------------------------------------------------------
+    @staticmethod
+    def expiry_marker(return_id: str, due: datetime) -> PointerRecord:
+        """Written with a return whose label can expire: one partition per due day, so a sweep reads only the
+        days that are due (Query), never the table."""
+        return PointerRecord(
+            pk=f"EXPIRY#{due.astimezone(UTC).date().isoformat()}",
+            sk=return_id,
+            data={"due": _iso(due)},
+            created_at=_iso(due),
+        )
+
+    def expiry_candidates(self, day: str) -> list[tuple[str, datetime]]:
+        return [
+            (rec.sk, _parse_req((rec.data or {})["due"]))
+            for rec in PointerRecord.query(f"EXPIRY#{day}", consistent_read=True)
+        ]
+
+    def delete_expiry_marker(self, day: str, return_id: str) -> None:
+        PointerRecord(pk=f"EXPIRY#{day}", sk=return_id).delete()
+
+    # ----- withdrawals ------------------------------------------------------------------------------------
+    def create_withdrawal(self, w: Withdrawal, order: Order, now: datetime) -> None:
+        """The declaration and the order's pointer to it, in one transaction (under the order's version)."""
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(_withdrawal_record(w), condition=PointerRecord.pk.does_not_exist())
+                tx.save(_order_to_record(order, now))
+        except TransactWriteError as exc:
+            _check_cancellation(exc, set())
+        order.version = (order.version or 0) + 1
+
+    def link_withdrawal(self, w: Withdrawal) -> PointerRecord:
+        return _withdrawal_record(w)
+
+    def get_withdrawal(self, merchant_id: str, order_number: str, withdrawal_id: str) -> Withdrawal:
+        try:
+            rec = PointerRecord.get(order_pk(merchant_id, order_number), f"WITHDRAWAL#{withdrawal_id}")
+        except DoesNotExist:
+            raise NotFound(f"withdrawal '{withdrawal_id}' not found") from None
+        return Withdrawal.from_dict(dict(rec.data or {}))
+
     def get_marker(self, pk: str, sk: str) -> dict[str, Any] | None:
         try:
             rec = PointerRecord.get(pk, sk, consistent_read=True)
         except DoesNotExist:
             return None
         return dict(rec.data or {})
+
+    def claim_marker(self, pk: str, sk: str, data: dict[str, Any], ttl_seconds: int | None = None) -> bool:
+        """Write a marker unless it exists: True if this call wrote it (the caller may now act once)."""
+        expires = (datetime.now().astimezone() + timedelta(seconds=ttl_seconds)) if ttl_seconds else None
+        try:
+            PointerRecord(
+                pk=pk, sk=sk, data=data, created_at=_iso(datetime.now().astimezone()), expires_at=expires
+            ).save(condition=PointerRecord.sk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_marker(self, pk: str, sk: str) -> None:
+        """Undo claim_marker (the action it guarded failed and will be retried)."""
+        PointerRecord(pk=pk, sk=sk).delete()
 
     # ----- rate limiting ------------------------------------------------------------------------------------
     def counters(self, keys: list[str]) -> dict[str, int]:
@@ -933,6 +1041,13 @@ class DynamoStore(FloorStore):
         CounterRecord(pk=key, sk="RATELIMIT").update(
             actions=[CounterRecord.hits.add(1), CounterRecord.expires_at.set(expires_at)]
         )
+
+
+def _connection() -> Connection:
+    """The models' own PynamoDB connection (one botocore client per process, like every other call here). A new
+    `Connection()` per transaction would build a new botocore client each time (tens of milliseconds, and garbage)."""
+    conn: Connection = ReturnRecord._get_connection().connection
+    return conn
 
 
 def _client() -> Any:

@@ -1,0 +1,1 @@
+"""Printable documents (customs declarations, label helpers) drawn as PDF with core fonts only."""
