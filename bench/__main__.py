@@ -1,4 +1,6 @@
-"""`make bench`: cold start against a baseline, DynamoDB calls per operation over one lifecycle, no Scan anywhere.
+"""`make bench`: cold start against a baseline, DynamoDB calls per operation over one lifecycle, no Scan anywhere,
+classification cost, and the customer portal (DynamoDB calls per portal operation, create-return latency against
+`GET /v1/health` in the same run).
 
 Prints the tables and the acceptance checks, writes everything to .local/bench-results.json, and exits 1 if a
 check fails.
@@ -10,15 +12,19 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import env
+
+if TYPE_CHECKING:
+    from bench.counter import DynamoCallCounter
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / ".local" / "bench-results.json"
@@ -26,6 +32,7 @@ COLD_START_LIMIT = 1.5  # the API app may import in at most 1.5x the baseline's 
 CLASSIFY_LIMIT = 5.0  # CEL classification may cost at most 5x the same rules as Python lambdas
 PORTAL_RETURN = "POST /v1/portal/returns"
 PORTAL_RETURN_LIMIT = 3
+PORTAL_READ_LIMIT = 3  # portal session, order, methods: at most 3 DynamoDB calls each
 
 
 @dataclass
@@ -57,6 +64,35 @@ def _short(text: str, limit: int = 110) -> str:
 
 def _ops(counter: Counter[str]) -> str:
     return ", ".join(f"{op} {n}" for op, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))) or "-"
+
+
+def _scope_table(counter: DynamoCallCounter, statuses: dict[str, set[int]], names: list[str]) -> dict[str, Any]:
+    """Print one row per scope (calls per invocation, by DynamoDB operation); return the same for the JSON file."""
+    rows = []
+    scopes: dict[str, Any] = {}
+    for name in names:
+        st = counter.stats[name]
+        totals = st.totals
+        lo, hi = min(totals), max(totals)
+        per = f"{lo}" if lo == hi else f"{lo}-{hi}"
+        uniform = all(c == st.per_invocation[0] for c in st.per_invocation)
+        breakdown = _ops(st.per_invocation[0]) if uniform else f"in all {st.invocations}: {_ops(st.operations)}"
+        status = ",".join(str(s) for s in sorted(statuses.get(name, set())))
+        rows.append([name, status, str(st.invocations), per, str(sum(totals)), breakdown])
+        scopes[name] = {
+            "invocations": st.invocations,
+            "http_status": sorted(statuses.get(name, set())),
+            "calls_per_invocation": totals,
+            "operations_per_invocation": [dict(c) for c in st.per_invocation],
+        }
+    print(
+        _table(
+            ["operation", "http", "n", "calls each", "total", "DynamoDB operations (each)"],
+            rows,
+            right={2, 3, 4},
+        )
+    )
+    return scopes
 
 
 # ----- (a) cold start ----------------------------------------------------------------------------------------------
@@ -192,30 +228,7 @@ def dynamodb(checks: list[Check]) -> dict[str, Any]:
         return 2 if name == UNATTRIBUTED else 1 if name.startswith("lambda ") else 0
 
     names = sorted(counter.stats, key=sort_key)  # stable: API in order of first use, then Lambdas
-    rows = []
-    scopes: dict[str, Any] = {}
-    for name in names:
-        st = counter.stats[name]
-        totals = st.totals
-        lo, hi = min(totals), max(totals)
-        per = f"{lo}" if lo == hi else f"{lo}-{hi}"
-        uniform = all(c == st.per_invocation[0] for c in st.per_invocation)
-        breakdown = _ops(st.per_invocation[0]) if uniform else f"in all {st.invocations}: {_ops(st.operations)}"
-        status = ",".join(str(s) for s in sorted(result.statuses.get(name, set())))
-        rows.append([name, status, str(st.invocations), per, str(sum(totals)), breakdown])
-        scopes[name] = {
-            "invocations": st.invocations,
-            "http_status": sorted(result.statuses.get(name, set())),
-            "calls_per_invocation": totals,
-            "operations_per_invocation": [dict(c) for c in st.per_invocation],
-        }
-    print(
-        _table(
-            ["operation", "http", "n", "calls each", "total", "DynamoDB operations (each)"],
-            rows,
-            right={2, 3, 4},
-        )
-    )
+    scopes = _scope_table(counter, result.statuses, names)
     by_op = counter.by_operation()
     attempts = counter.attempts
     print(f"    all DynamoDB requests: {sum(by_op.values())} ({_ops(by_op)})")
@@ -280,6 +293,117 @@ def static_scan(checks: list[Check]) -> list[dict[str, Any]]:
     return [f.__dict__ for f in findings]
 
 
+# ----- (e) + (f) the customer portal ---------------------------------------------------------------------------
+def portal(requests: int, checks: list[Check]) -> dict[str, Any]:
+    from bench import portal as p
+
+    load_before = os.getloadavg()[0]
+    r = p.run_portal(requests)
+    load_after = os.getloadavg()[0]
+    print(f"\n(e) Portal: DynamoDB requests per portal operation ({r.seconds - r.latency_seconds:.0f} s)")
+    for step in r.steps:
+        print(f"    - {step}")
+    scopes = _scope_table(r.counter, r.statuses, r.portal_scopes())
+
+    print(f"\n(f) Portal: create-return latency against the floor of the stack ({r.latency_seconds:.0f} s)")
+    print(f"    - {r.latency_plan}")
+    print(
+        "    in-process against moto (each return writes its PDF label to moto's S3); compare the ratios. The heap "
+        "built before timing is frozen (gc.freeze)"
+    )
+    cpus = os.cpu_count() or 1
+    if max(load_before, load_after) > cpus:
+        print(f"    NOTE: the machine was busy (load {load_before:.1f} -> {load_after:.1f} on {cpus} CPUs)")
+    latency: dict[str, Any] = {"requests": requests, "load_average": [load_before, load_after], "kinds": {}}
+    health = r.latency.get(p.HEALTH)
+    if health is not None:
+        floor = statistics.median(health.outside_moto)
+        rows = []
+        for kind, lat in r.latency.items():
+            ours = statistics.median(lat.outside_moto)
+            rows.append(
+                [
+                    kind,
+                    str(len(lat.samples)),
+                    f"{lat.median * 1000:.2f}",
+                    f"{lat.p90 * 1000:.2f}",
+                    f"{lat.median / health.median:.0f}x",
+                    f"{statistics.median(lat.in_moto) * 1000:.2f}",
+                    f"{ours * 1000:.2f}",
+                    f"{ours / floor:.0f}x",
+                    f"{lat.full_collections} ({lat.full_collection_seconds:.1f} s)",
+                ]
+            )
+            latency["kinds"][kind] = {
+                "n": len(lat.samples),
+                "median_s": lat.median,
+                "p90_s": lat.p90,
+                "median_ratio_to_health": lat.median / health.median,
+                "median_in_moto_s": statistics.median(lat.in_moto),
+                "median_outside_moto_s": ours,
+                "outside_moto_ratio_to_health": ours / floor,
+                "full_gc_collections": lat.full_collections,
+                "full_gc_seconds": lat.full_collection_seconds,
+                "samples_s": list(lat.samples),
+                "in_moto_s": list(lat.in_moto),
+            }
+        print(
+            _table(
+                [
+                    "request",
+                    "n",
+                    "median ms",
+                    "p90 ms",
+                    "vs health",
+                    "in moto ms",
+                    "outside moto ms",
+                    "vs health",
+                    "full GCs (time)",
+                ],
+                rows,
+                right={1, 2, 3, 4, 5, 6, 7, 8},
+            )
+        )
+        create, service = r.latency[p.CREATE], r.latency[p.SERVICE]
+        http_ms = (create.median - service.median) * 1000
+        print(
+            f"    median(create) / median(health) = {create.median / health.median:.0f}x; "
+            f"median(create) / median(service call) = {create.median / service.median:.2f}x: the HTTP layer (routing, "
+            f"auth, validation, JSON) ~ {http_ms:.1f} ms of {create.median * 1000:.0f} ms"
+            + (" (below this run's noise)" if http_ms <= 0 else "")
+        )
+        print(
+            "    'in moto': moto answering the app's AWS requests in this thread (DynamoDB, S3, ...): the harness's "
+            "cost; medians per column, so they need not add up"
+        )
+    for error in r.errors:
+        print("\n    PORTAL BENCH FAILED:\n" + "\n".join("      " + x for x in error.splitlines()))
+    checks.append(Check("portal bench ran to the end", not r.errors, "ok" if not r.errors else _last_line(r.errors)))
+
+    def worst(name: str) -> tuple[int | None, str]:
+        st = r.counter.stats.get(name)
+        if st is None:
+            return None, "not measured"
+        top = max(range(st.invocations), key=lambda i: st.totals[i])
+        return st.totals[top], f"{st.totals[top]} calls ({_ops(st.per_invocation[top])})"
+
+    limits = [
+        (p.CREATE + p.PLAIN, PORTAL_RETURN_LIMIT),
+        (p.SESSION, PORTAL_READ_LIMIT),
+        (p.ORDER, PORTAL_READ_LIMIT),
+        (p.METHODS, PORTAL_READ_LIMIT),
+    ]
+    for name, limit in limits:
+        calls, detail = worst(name)
+        checks.append(Check(f"{name} <= {limit} DynamoDB calls", calls is not None and calls <= limit, detail))
+    latency["plan"] = r.latency_plan
+    return {"scopes": scopes, "steps": r.steps, "errors": r.errors, "seconds": r.seconds, "latency": latency}
+
+
+def _last_line(errors: list[str]) -> str:
+    return errors[-1].strip().splitlines()[-1]
+
+
 def classification(checks: list[Check]) -> dict[str, Any]:
     from bench.classification import run
 
@@ -320,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile the API's imports even when it passes")
     parser.add_argument("--skip-coldstart", action="store_true")
     parser.add_argument("--skip-lifecycle", action="store_true")
+    parser.add_argument("--skip-portal", action="store_true")
+    parser.add_argument(
+        "--portal-requests", type=int, default=200, help="timed portal returns and health checks (default 200)"
+    )
     parser.add_argument(
         "--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS.relative_to(ROOT)})"
     )
@@ -341,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_lifecycle:
         results["dynamodb"] = dynamodb(checks)
     results["classification"] = classification(checks)
+    if not args.skip_portal:
+        results["portal"] = portal(args.portal_requests, checks)
 
     results["checks"] = [c.__dict__ for c in checks]
     results["seconds"] = time.perf_counter() - started

@@ -12,18 +12,22 @@ import contextlib
 import re
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from chalice.test import Client
 from moto import mock_aws
+from moto.core.config import DefaultConfig
 
 from bench.counter import DynamoCallCounter, wrap_lambda_router
 from tests.support import OPERATOR_KEY, Api, SteppingClock, easypost_event, sqs_event
 
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+if TYPE_CHECKING:
+    from local.provision import Resources
+
+MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 FAST = {"RefundRetryIntervalSeconds": 1, "RefundRetryBackoffRate": 1, "TaskRetryIntervalSeconds": 1}
 EASYPOST_SECRET_ENV = "EASYPOST_WEBHOOK_SECRET"  # noqa: S105  (the variable's name, not a secret)
 POLLING = " (polling)"
@@ -255,50 +259,61 @@ class Lifecycle:
         self.step("done: return refunded, no state machine running")
 
 
-def run_lifecycle() -> LifecycleResult:
-    """Provision moto, run the lifecycle with the counter installed, and return what was counted."""
+@contextlib.contextmanager
+def in_process_stack(clock: Callable[[], Any] | None = None) -> Iterator[Resources]:
+    """moto as AWS with our resources provisioned, our Lambdas routed in-process and the app's container pointed at
+    them (with `clock` as its clock, if given); the environment is restored afterwards."""
     import os
 
-    from app import app
     from chalicelib import bootstrap
     from local import lambda_router, moto_fixes
     from local.provision import provision
 
     assert os.environ.get("BOOMERANG_OPERATOR_KEY") == OPERATOR_KEY, "bench.env.apply() must run first"
-    started = time.perf_counter()
     saved_env = dict(os.environ)
-    counter = DynamoCallCounter()
-    statuses: dict[str, set[int]] = {}
-    steps: list[str] = []
-    error: str | None = None
-    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
+    with mock_aws(config=MOTO_CONFIG):
         lambda_router.install()
         moto_fixes.install()
         resources = provision(boto3.session.Session(), settings_overrides=FAST)
         os.environ.update(resources.env())
         os.environ["FEEDBACK_TIMEOUT_SECONDS"] = "60"
         bootstrap.reset()
-        clock = SteppingClock()
-        bootstrap.container().clock = clock
+        if clock is not None:
+            bootstrap.container().clock = clock
         try:
-            with counter, wrap_lambda_router(counter), Client(app) as client:
-                api = CountingApi(client, counter, app.routes)
-                lifecycle = Lifecycle(
-                    api,
-                    counter,
-                    resources.queue_urls["boomerang-tracking"],
-                    list(resources.state_machine_arns.values()),
-                )
-                try:
-                    lifecycle.run(clock, os.environ[EASYPOST_SECRET_ENV])
-                except Exception:
-                    error = traceback.format_exc(limit=6)
-                    with contextlib.suppress(AssertionError):
-                        lifecycle.wait_for_executions(timeout=20)
-                statuses = api.statuses
-                steps = lifecycle.steps
+            yield resources
         finally:
             bootstrap.reset()
             os.environ.clear()
             os.environ.update(saved_env)
+
+
+def run_lifecycle() -> LifecycleResult:
+    """Provision moto, run the lifecycle with the counter installed, and return what was counted."""
+    import os
+
+    from app import app
+
+    started = time.perf_counter()
+    counter = DynamoCallCounter()
+    statuses: dict[str, set[int]] = {}
+    steps: list[str] = []
+    error: str | None = None
+    clock = SteppingClock()
+    with in_process_stack(clock) as resources, counter, wrap_lambda_router(counter), Client(app) as client:
+        api = CountingApi(client, counter, app.routes)
+        lifecycle = Lifecycle(
+            api,
+            counter,
+            resources.queue_urls["boomerang-tracking"],
+            list(resources.state_machine_arns.values()),
+        )
+        try:
+            lifecycle.run(clock, os.environ[EASYPOST_SECRET_ENV])
+        except Exception:
+            error = traceback.format_exc(limit=6)
+            with contextlib.suppress(AssertionError):
+                lifecycle.wait_for_executions(timeout=20)
+        statuses = api.statuses
+        steps = lifecycle.steps
     return LifecycleResult(counter, statuses, steps, error, time.perf_counter() - started)

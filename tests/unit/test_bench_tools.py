@@ -22,6 +22,7 @@ from pynamodb.models import Model
 from bench.coldstart import parse_importtime
 from bench.counter import UNATTRIBUTED, DynamoCallCounter, wrap_lambda_router
 from bench.lifecycle import route_matcher
+from bench.portal import Latency, p90, rotated_rounds
 from bench.static import find_scans
 
 TABLE = "bench-counter-test"
@@ -211,3 +212,31 @@ def test_importtime_parser_recovers_the_tree() -> None:
     assert nodes["chalicelib.api.schemas"].self_us == 5000
     assert nodes["chalicelib.api.schemas"].cumulative_us == 5300
     assert nodes["chalice"].depth == 0
+
+
+def test_rotated_rounds_put_every_kind_in_every_position_equally_often() -> None:
+    plan = rotated_rounds(["a", "b", "c"], 6)
+    rounds = [plan[i : i + 3] for i in range(0, len(plan), 3)]
+    assert rounds[:3] == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"]]
+    assert all(sorted(r) == ["a", "b", "c"] for r in rounds)
+    for position in range(3):
+        assert Counter(r[position] for r in rounds) == {"a": 2, "b": 2, "c": 2}
+
+
+def test_rotated_rounds_take_a_sparse_kind_only_every_nth_round() -> None:
+    plan = rotated_rounds(["h", "c", "s"], 10, {"s": 5})
+    assert Counter(plan) == {"h": 10, "c": 10, "s": 2}
+    assert plan[:3] == ["h", "c", "s"]  # round 0 has all three
+    assert plan[3:5] == ["c", "h"]  # round 1: two kinds, rotated
+    assert rotated_rounds(["h"], 0) == []
+
+
+def test_latency_median_p90_and_the_share_outside_moto() -> None:
+    samples = tuple(float(n) for n in range(1, 11))
+    lat = Latency(samples, in_moto=tuple(0.5 for _ in samples))
+    assert lat.median == 5.5
+    assert lat.p90 == pytest.approx(9.1)  # between the 9th and the 10th sample, never beyond the largest
+    assert p90([7.0]) == 7.0
+    assert lat.outside_moto[0] == 0.5 and lat.outside_moto[-1] == 9.5
+    with pytest.raises(ValueError):
+        _ = Latency((1.0, 2.0), in_moto=(1.0,)).outside_moto
