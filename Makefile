@@ -7,7 +7,7 @@ PORT ?= 8000
 MOTO_PORT ?= 5000
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint typecheck unit integration workflow e2e infra-test openapi bench clean
+.PHONY: run test lint typecheck unit integration workflow e2e infra-test openapi bench redrive clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ openapi: $(VENV)/.stamp-dev
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python -m bench
+
+## make redrive QUEUE=tracking|photos|notifications [MAX=N] [DRY_RUN=1] [LOCAL=1]: a DLQ's messages back to its queue
+redrive: $(VENV)/.stamp-dev
+	$(if $(QUEUE),,$(error QUEUE is required: make redrive QUEUE=tracking|photos|notifications))
+	MOTO_PORT=$(MOTO_PORT) $(BIN)/python -m chalicelib.ops.redrive --queue $(QUEUE) \
+		$(if $(MAX),--max $(MAX)) $(if $(DRY_RUN),--dry-run) $(if $(LOCAL),--local)
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml infrastructure/cdk.out

@@ -115,9 +115,9 @@ class Container:
         """Every carrier adapter by name (tests override single ones through `override("carriers", ...)`)."""
 
         def build() -> dict[str, CarrierAdapter]:
-            from chalicelib.adapters.carriers.sandbox import SandboxCarrier
+            from chalicelib.adapters.carriers.registry import build_carriers
 
-            return {"sandbox": SandboxCarrier()}
+            return build_carriers(self.secrets, self.http, sandbox_env=self.settings.carrier_sandbox)
 
         carriers: dict[str, CarrierAdapter] = self._get("carriers", build)
         return carriers

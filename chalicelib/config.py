@@ -24,6 +24,9 @@ class Settings(BaseModel):
     operator_key_sha256: str | None = Field(default=None, min_length=64, max_length=64)
     portal_token_secret: str | None = Field(default=None, min_length=16)
     easypost_webhook_secret: str | None = None
+    shippo_webhook_secret: str | None = None
+    aftership_webhook_secret: str | None = None
+    sendcloud_webhook_secret: str | None = None
     secrets_prefix: str = "/boomerang"
     sender_email: str = "returns@boomerang.example"
     public_base_url: str = "http://127.0.0.1:8000"
@@ -32,6 +35,7 @@ class Settings(BaseModel):
     photo_max_bytes: int = 10 * 1024 * 1024
     feedback_timeout_seconds: int | None = None  # overrides guideline SLA (tests, local mode)
     outbox_dir: str | None = None  # local mode: every email also written here as .eml
+    carrier_sandbox: bool = True  # carriers' test endpoints (DHL's sandbox); CARRIER_ENV=production for real labels
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -49,6 +53,9 @@ class Settings(BaseModel):
             "operator_key_sha256": operator_hash,
             "portal_token_secret": env.get("PORTAL_TOKEN_SECRET"),
             "easypost_webhook_secret": env.get("EASYPOST_WEBHOOK_SECRET") or None,
+            "shippo_webhook_secret": env.get("SHIPPO_WEBHOOK_SECRET") or None,
+            "aftership_webhook_secret": env.get("AFTERSHIP_WEBHOOK_SECRET") or None,
+            "sendcloud_webhook_secret": env.get("SENDCLOUD_WEBHOOK_SECRET") or None,
             "secrets_prefix": env.get("SECRETS_PREFIX", "/boomerang"),
             "sender_email": env.get("SENDER_EMAIL", "returns@boomerang.example"),
             "public_base_url": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
@@ -56,6 +63,7 @@ class Settings(BaseModel):
             "portal_token_ttl_seconds": env.get("PORTAL_TOKEN_TTL_SECONDS", 3600),
             "feedback_timeout_seconds": env.get("FEEDBACK_TIMEOUT_SECONDS") or None,
             "outbox_dir": env.get("OUTBOX_DIR") or None,
+            "carrier_sandbox": env.get("CARRIER_ENV", "sandbox") != "production",
         }
         try:
             return cls.model_validate(raw)

@@ -134,7 +134,8 @@ class Function:
     timeout_seconds: int = 30
     memory_mb: int = 512
     # table, bucket, events, workflows, secrets, mail, queue, photo_uploads (delete rejected uploads under photos/),
-    # customer_documents (read labels and customs declarations: CUSTOMER_DOCUMENT_PREFIXES)
+    # customer_documents (read labels and customs declarations: CUSTOMER_DOCUMENT_PREFIXES),
+    # carrier_credentials (read the carriers' API credentials: SSM parameters under <prefix>/carriers/)
     needs: tuple[str, ...] = ()
     schedule: str | None = None  # an EventBridge schedule expression ("rate(1 hour)", "cron(...)"): run on it
 
@@ -155,6 +156,13 @@ FUNCTIONS = (
     Function("notifier", needs=("table", "customer_documents", "mail")),
     # labels not used within their validity: the return expires (status change + domain event)
     Function("expire_labels", timeout_seconds=120, needs=("table", "events"), schedule="rate(1 hour)"),
+    # DHL offers no tracking webhook: ask it for the returns on their way (rate-limited, at most 100 numbers a run)
+    Function(
+        "dhl_tracking_poller",
+        timeout_seconds=300,
+        needs=("table", "events", "carrier_credentials"),
+        schedule="rate(30 minutes)",
+    ),
 )
 
 

@@ -95,6 +95,10 @@ def prepare_environment(args: argparse.Namespace, state_dir: Path) -> dict[str, 
         "BOOMERANG_OPERATOR_KEY": env.get("BOOMERANG_OPERATOR_KEY") or f"op_local_{secrets.token_urlsafe(24)}",
         "PORTAL_TOKEN_SECRET": env.get("PORTAL_TOKEN_SECRET") or secrets.token_urlsafe(32),
         "EASYPOST_WEBHOOK_SECRET": env.get("EASYPOST_WEBHOOK_SECRET") or f"whsec_local_{secrets.token_hex(16)}",
+        **{
+            name: env.get(name) or f"whsec_local_{secrets.token_hex(16)}"
+            for name in ("SHIPPO_WEBHOOK_SECRET", "AFTERSHIP_WEBHOOK_SECRET", "SENDCLOUD_WEBHOOK_SECRET")
+        },
     }
     env.update(app_secrets)
     env.update(
@@ -202,6 +206,9 @@ class LocalStack:
             "merchant": seeded.merchant,
             "orders": seeded.orders,
             "easypost_webhook_secret": app_secrets["EASYPOST_WEBHOOK_SECRET"],
+            "shippo_webhook_secret": app_secrets["SHIPPO_WEBHOOK_SECRET"],
+            "aftership_webhook_secret": app_secrets["AFTERSHIP_WEBHOOK_SECRET"],
+            "sendcloud_webhook_secret": app_secrets["SENDCLOUD_WEBHOOK_SECRET"],
             "outbox": os.environ["OUTBOX_DIR"],
         }
         from local import banner

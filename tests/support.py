@@ -201,6 +201,88 @@ def easypost_event(event_id: str, tracking_code: str, status: str, at: str) -> b
     ).encode()
 
 
+def shippo_event(tracking_number: str, status: str, at: str, substatus: str | None = None) -> bytes:
+    """A Shippo `track_updated` body (Shippo's statuses: PRE_TRANSIT, TRANSIT, DELIVERED, RETURNED, FAILURE...)."""
+    tracking_status = {
+        "status": status,
+        "substatus": {"code": substatus, "text": substatus, "action_required": False} if substatus else None,
+        "status_date": at,
+        "status_details": "scan",
+        "location": {"city": "Hamburg", "state": None, "zip": "20457", "country": "DE"},
+    }
+    return json.dumps(
+        {
+            "event": "track_updated",
+            "test": False,
+            "data": {
+                "carrier": "dhl_express",
+                "tracking_number": tracking_number,
+                "tracking_status": tracking_status,
+                "tracking_history": [tracking_status],
+                "metadata": None,
+            },
+        }
+    ).encode()
+
+
+def aftership_event(event_id: str, tracking_number: str, tag: str, at: str, subtag: str | None = None) -> bytes:
+    """An AfterShip `tracking_update` body; `at` is the latest checkpoint's time."""
+    return json.dumps(
+        {
+            "event": "tracking_update",
+            "event_id": event_id,
+            "is_tracking_first_tag": True,
+            "ts": 1_700_000_000,
+            "msg": {
+                "id": f"as-{event_id}",
+                "tracking_number": tracking_number,
+                "slug": "dhl",
+                "tag": tag,
+                "subtag": subtag or f"{tag}_001",
+                "checkpoints": [
+                    {"checkpoint_time": "2026-01-01T00:00:00+00:00", "tag": "InfoReceived", "message": "info"},
+                    {"checkpoint_time": at, "tag": tag, "subtag": subtag or f"{tag}_001", "message": "scan"},
+                ],
+            },
+        }
+    ).encode()
+
+
+def sendcloud_event(parcel_id: int, tracking_number: str, status_id: int, message: str, timestamp_ms: int) -> bytes:
+    """A Sendcloud `parcel_status_changed` body; `timestamp` is in milliseconds."""
+    return json.dumps(
+        {
+            "action": "parcel_status_changed",
+            "timestamp": timestamp_ms,
+            "carrier_status_change_timestamp": timestamp_ms,
+            "parcel": {
+                "id": parcel_id,
+                "tracking_number": tracking_number,
+                "status": {"id": status_id, "message": message},
+                "carrier": {"code": "dhl"},
+            },
+        }
+    ).encode()
+
+
+def signature_headers(provider: str, secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The header a provider signs `body` with (Shippo: at `timestamp`, default now)."""
+    import time
+
+    from chalicelib.domain import signatures
+
+    if provider == "easypost":
+        return {"X-Hmac-Signature": signatures.easypost_signature(secret, body)}
+    if provider == "shippo":
+        at = int(time.time()) if timestamp is None else timestamp
+        return {"Shippo-Auth-Signature": signatures.shippo_signature(secret, body, at)}
+    if provider == "aftership":
+        return {"aftership-hmac-sha256": signatures.base64_hmac(secret, body)}
+    if provider == "sendcloud":
+        return {"Sendcloud-Signature": signatures.sendcloud_signature(secret, body)}
+    raise ValueError(provider)
+
+
 def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The Lambda event for SQS messages as ReceiveMessage returns them (the local pollers build the same)."""
     from local.pollers import lambda_event

@@ -102,3 +102,37 @@ def billing(call: Call) -> dict[str, Any]:
 def put_routing(call: Call, warehouse_id: str) -> dict[str, Any]:
     body: s.RoutingIn = call.body
     return tenants.put_routing(container(), warehouse_id, body.model_dump(exclude_none=True)).to_dict()
+
+
+@endpoint(
+    bp,
+    "/v1/admin/warehouses/{warehouse_id}/carriers/{carrier}",
+    "PUT",
+    summary="Set a warehouse's carrier account credentials (stored encrypted, never returned)",
+    tag="operator",
+    auth=OPERATOR,
+    body=s.CarrierCredentialsIn,
+    response=s.CarrierCredentialsOut,
+    errors=(401, 403, 404, 422),
+)
+def put_warehouse_carrier(call: Call, warehouse_id: str, carrier: str) -> dict[str, Any]:
+    body: s.CarrierCredentialsIn = call.body
+    keys = tenants.put_carrier_credentials(container(), warehouse_id, carrier, body.credentials)
+    return {"carrier": carrier, "keys": keys}
+
+
+@endpoint(
+    bp,
+    "/v1/admin/carriers/{carrier}",
+    "PUT",
+    summary="Set the operator's default carrier account credentials (used where a warehouse has none)",
+    tag="operator",
+    auth=OPERATOR,
+    body=s.CarrierCredentialsIn,
+    response=s.CarrierCredentialsOut,
+    errors=(401, 403, 404, 422),
+)
+def put_default_carrier(call: Call, carrier: str) -> dict[str, Any]:
+    body: s.CarrierCredentialsIn = call.body
+    keys = tenants.put_carrier_credentials(container(), None, carrier, body.credentials)
+    return {"carrier": carrier, "keys": keys}

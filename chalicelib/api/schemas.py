@@ -241,6 +241,18 @@ class RouteIn(In):
     methods: list[RouteMethodIn] = Field(min_length=1, max_length=10)
 
 
+class CarrierCredentialsIn(In):
+    credentials: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,40}$")],
+        Annotated[str, StringConstraints(min_length=1, max_length=4000)],
+    ] = Field(min_length=1, max_length=20)
+
+
+class CarrierCredentialsOut(Out):
+    carrier: str
+    keys: list[str]
+
+
 class RoutingIn(In):
     routes: list[RouteIn] = Field(max_length=100)
     consolidation_addresses: dict[Country, AddressIn] = Field(default_factory=dict, max_length=50)

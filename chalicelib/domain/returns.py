@@ -50,6 +50,9 @@ TRANSITIONS: dict[ReturnStatus, frozenset[ReturnStatus]] = {
     S.REJECTED: frozenset(),
 }
 
+#: Normalized carrier statuses that are problems with the shipment (flagged for the merchant, customer told).
+CARRIER_EXCEPTIONS = frozenset({"failure", "return_to_sender", "lost"})
+
 #: Order of the happy path; carrier events only ever move a return to a higher rank.
 RANK: dict[ReturnStatus, int] = {
     S.REQUESTED: 0,
@@ -200,6 +203,9 @@ class Return:
     customs: dict[str, Any] | None = None  # {required, declaration_key?, warnings: [..]} for international returns
     withdrawal_id: str | None = None  # the EU withdrawal declaration this return follows
     label_expires_at: datetime | None = None
+    # The carrier reported a problem (failure, return_to_sender, lost): {status, at, detail?, resolved_at?}
+    carrier_exception: dict[str, Any] | None = None
+    carrier_reference: str | None = None  # the carrier's own id for the label (to void it)
     version: int | None = None
     # Written with the next save, then cleared by the repository.
     new_timeline: list[TimelineEntry] = field(default_factory=list)
@@ -315,12 +321,31 @@ class Return:
         actor: str,
         at: datetime,
         detail: str | None = None,
+        normalized: str | None = None,
     ) -> bool:
         """Record a carrier checkpoint; move forward if it advances the return. Returns whether status moved.
 
         Carrier events arrive late, duplicated and out of order: a checkpoint is always recorded on the
-        timeline (at the carrier's time), but the status only ever moves to a higher rank.
+        timeline (at the carrier's time), but the status only ever moves to a higher rank. A carrier exception
+        (`normalized` failure, return_to_sender or lost) flags the return for the merchant and raises a
+        `carrier.exception` event once per exception status while the return has not reached the warehouse.
         """
+        if normalized in CARRIER_EXCEPTIONS and RANK[self.status] < RANK[S.RECEIVED]:
+            current = self.carrier_exception
+            if not current or current.get("status") != normalized or current.get("resolved_at"):
+                self.carrier_exception = {
+                    "status": normalized,
+                    "at": iso(occurred_at),
+                    **({"detail": detail} if detail else {}),
+                }
+                self._record(
+                    "carrier.exception",
+                    actor,
+                    occurred_at,
+                    provider=provider,
+                    carrier_status=normalized,
+                    **({"detail": detail} if detail else {}),
+                )
         last_change = self.updated_at
         self._note(
             "carrier.checkpoint",
@@ -337,6 +362,12 @@ class Return:
         # clocks run behind; EasyPost times have whole seconds): milestones stay in order.
         self._move(target, actor, max(occurred_at, last_change))
         self.updated_at = max(self.updated_at, at)
+        if (
+            self.carrier_exception
+            and not self.carrier_exception.get("resolved_at")
+            and occurred_at >= datetime.fromisoformat(self.carrier_exception["at"].replace("Z", "+00:00"))
+        ):
+            self.carrier_exception["resolved_at"] = iso(occurred_at)  # the parcel moved on after the problem
         return True
 
     def receive(self, *, actor: str, at: datetime, barcode: str) -> bool:

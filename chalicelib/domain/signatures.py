@@ -9,10 +9,21 @@ import base64
 import hashlib
 import hmac
 import unicodedata
+from datetime import datetime
+
+#: Shippo signatures older (or further in the future) than this are stale: a replayed request is refused.
+SHIPPO_TOLERANCE_SECONDS = 300
 
 
 def _hmac_sha256(secret: bytes, body: bytes) -> bytes:
     return hmac.new(secret, body, hashlib.sha256).digest()
+
+
+def _same(expected: str, received: str | None) -> bool:
+    """Constant-time comparison of a computed signature with the received header value."""
+    if not received:
+        return False
+    return hmac.compare_digest(expected.encode("ascii"), received.strip().encode("utf-8", "replace"))
 
 
 def easypost_signature(secret: str, body: bytes) -> str:
@@ -22,9 +33,7 @@ def easypost_signature(secret: str, body: bytes) -> str:
 
 
 def verify_easypost(secret: str, body: bytes, header: str | None) -> bool:
-    if not header:
-        return False
-    return hmac.compare_digest(easypost_signature(secret, body).encode(), header.strip().encode())
+    return _same(easypost_signature(secret, body), header)
 
 
 def boomerang_signature(secret: str, body: bytes) -> str:
@@ -35,3 +44,65 @@ def boomerang_signature(secret: str, body: bytes) -> str:
 def base64_hmac(secret: str, body: bytes) -> str:
     """AfterShip, Shopify, WooCommerce: base64 of HMAC-SHA256(secret, raw body)."""
     return base64.b64encode(_hmac_sha256(secret.encode("utf-8"), body)).decode()
+
+
+def verify_aftership(secret: str, body: bytes, header: str | None) -> bool:
+    """`aftership-hmac-sha256`: base64 HMAC-SHA256(secret, raw body)."""
+    return _same(base64_hmac(secret, body), header)
+
+
+def sendcloud_signature(secret: str, body: bytes) -> str:
+    """`Sendcloud-Signature`: hex HMAC-SHA256(secret, raw body)."""
+    return _hmac_sha256(secret.encode("utf-8"), body).hex()
+
+
+def verify_sendcloud(secret: str, body: bytes, header: str | None) -> bool:
+    return _same(sendcloud_signature(secret, body), header.lower() if header else header)
+
+
+def _shippo_digest(secret: str, body: bytes, timestamp: int) -> str:
+    return _hmac_sha256(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body).hex()
+
+
+def shippo_signature(secret: str, body: bytes, timestamp: int) -> str:
+    """`Shippo-Auth-Signature`: "t=<unix ts>,v1=<hex HMAC-SHA256(secret, "<ts>." + raw body)>"."""
+    return f"t={timestamp},v1={_shippo_digest(secret, body, timestamp)}"
+
+
+def parse_shippo_header(header: str | None) -> tuple[int, list[str]] | None:
+    """The timestamp and every `v1` signature of a `Shippo-Auth-Signature` header; None when it is malformed."""
+    if not header:
+        return None
+    timestamps: list[str] = []
+    signatures: list[str] = []
+    for part in header.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            return None
+        if key == "t":
+            timestamps.append(value.strip())
+        elif key == "v1":
+            signatures.append(value.strip().lower())
+    if len(timestamps) != 1 or not signatures or not timestamps[0].isascii() or not timestamps[0].isdigit():
+        return None
+    return int(timestamps[0]), signatures
+
+
+def verify_shippo(
+    secret: str,
+    body: bytes,
+    header: str | None,
+    now: datetime,
+    tolerance_seconds: int = SHIPPO_TOLERANCE_SECONDS,
+) -> bool:
+    """A `v1` signature over "<t>." + raw body matches, and `t` is within the tolerance of `now` (either side)."""
+    parsed = parse_shippo_header(header)
+    if parsed is None:
+        return False
+    timestamp, received = parsed
+    if abs(now.timestamp() - timestamp) > tolerance_seconds:
+        return False
+    expected = _shippo_digest(secret, body, timestamp)
+    # compare against every v1 (a rotating secret may send two), without stopping at the first match
+    matches = [_same(expected, candidate) for candidate in received]
+    return any(matches)

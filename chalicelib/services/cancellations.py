@@ -24,7 +24,9 @@ def _void_label(c: Container, ret: Return) -> None:
     if ret.carrier in (None, PREPRINTED) or ret.tracking_number is None:
         return
     try:
-        c.carrier(ret.carrier).cancel_label(ret.tracking_number)
+        c.carrier(ret.carrier).cancel_label(
+            ret.tracking_number, ret.warehouse_id, carrier_reference=ret.carrier_reference
+        )
     except CarrierError as exc:
         raise Unavailable(f"the carrier could not void the label: {exc.detail}") from None
 

@@ -207,6 +207,7 @@ class _Shipment:
     customs_key: str | None
     pickup_date: str | None
     files: list[str]
+    carrier_reference: str | None = None
 
 
 def _ship(
@@ -234,6 +235,7 @@ def _ship(
         recipient=option.recipient,
         method=option.type,
         customs=declaration,
+        account=ret.warehouse_id,
         weight_grams=sum(line.weight_grams for line in declaration.lines) if declaration else None,
     )
     label: Label | None = None
@@ -267,7 +269,9 @@ def _ship(
         c.files.put(customs_key, pdf, "application/pdf")
         files.append(customs_key)
     pickup = label.pickup_date.isoformat() if label.pickup_date else None
-    return _Shipment(label.carrier, label.tracking_number, label_key, customs_key, pickup, files)
+    return _Shipment(
+        label.carrier, label.tracking_number, label_key, customs_key, pickup, files, label.carrier_reference
+    )
 
 
 def request_return(
@@ -339,8 +343,13 @@ def request_return(
             method=option.type,
             **({"pickup_date": shipment.pickup_date} if shipment.pickup_date else {}),
         )
+        ret.carrier_reference = shipment.carrier_reference
         ret.label_expires_at = now + timedelta(days=merchant.policy.label_validity_days)
         extra: list[Any] = [c.store.expiry_marker(ret.id, ret.label_expires_at)]
+        if getattr(c.carriers.get(shipment.carrier), "polls_tracking", False):  # no webhook: the poller asks
+            extra.append(
+                c.store.tracking_poll_marker(shipment.carrier, ret.id, shipment.tracking_number, ret.warehouse_id)
+            )
         if order.open_withdrawal_id:
             withdrawal = c.store.get_withdrawal(merchant.id, order.order_number, order.open_withdrawal_id)
             withdrawal.return_ids.append(ret.id)
@@ -456,6 +465,7 @@ def to_view(c: Container, ret: Return, timeline: list[TimelineEntry], *, audienc
         "method": ret.method,
         "customs": customs,
         "withdrawal_id": ret.withdrawal_id,
+        "carrier_exception": ret.carrier_exception,
         "items": items,
         "discrepancies": ret.discrepancies,
         "parcel_photos": [] if audience == "customer" else photo_views(c, ret.parcel_photos),

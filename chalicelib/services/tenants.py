@@ -124,3 +124,17 @@ def put_routing(c: Container, warehouse_id: str, data: dict[str, Any]) -> Routin
     routing = Routing.from_dict(data)
     c.store.set_routing(warehouse_id, routing)
     return routing
+
+
+def put_carrier_credentials(c: Container, account: str | None, carrier: str, credentials: dict[str, str]) -> list[str]:
+    """Store a carrier account's credentials (SSM SecureString) for a warehouse (None: the operator's default
+    account, used where a warehouse has none). Values are never returned or logged: the answer names the keys."""
+    from chalicelib.domain.errors import NotFound
+
+    if carrier not in c.carrier_methods() or carrier == "sandbox":
+        raise NotFound(f"no carrier '{carrier}' takes credentials")
+    if account is not None:
+        c.store.get_warehouse(account)  # 404 for an unknown warehouse
+    for key, value in credentials.items():
+        c.secrets.put_carrier_credential(account, carrier, key, value)
+    return sorted(credentials)

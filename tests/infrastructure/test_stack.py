@@ -307,7 +307,10 @@ def test_customer_milestones_are_routed_from_the_bus_to_the_notification_queue(s
 
 def test_scheduled_functions_are_invoked_on_their_schedule_by_their_rule_only(synth: Synth) -> None:
     scheduled = [fn for fn in d.FUNCTIONS if fn.schedule]
-    assert [(fn.name, fn.schedule) for fn in scheduled] == [("expire_labels", "rate(1 hour)")]
+    assert [(fn.name, fn.schedule) for fn in scheduled] == [
+        ("expire_labels", "rate(1 hour)"),
+        ("dhl_tracking_poller", "rate(30 minutes)"),
+    ]
     schedules = {k: r for k, r in synth.of_type("AWS::Events::Rule").items() if "ScheduleExpression" in r["Properties"]}
     assert len(schedules) == len(scheduled)
     permissions = list(synth.of_type("AWS::Lambda::Permission").values())
@@ -365,6 +368,30 @@ def test_every_lambda_gets_every_required_setting_and_secrets_only_as_references
         _render(api_env["PORTAL_TOKEN_SECRET"]),
     )
     assert _render(api_env["EASYPOST_WEBHOOK_SECRET"]).startswith("{{resolve:secretsmanager:<Ref:EasypostWebhookSecret")
+
+
+def test_carrier_network_webhook_secrets_reach_the_api_only_and_only_as_references(synth: Synth) -> None:
+    secrets = {
+        "SHIPPO_WEBHOOK_SECRET": "Shippo",
+        "AFTERSHIP_WEBHOOK_SECRET": "Aftership",
+        "SENDCLOUD_WEBHOOK_SECRET": "Sendcloud",
+    }
+    # every one is a setting the app reads
+    assert {name.lower() for name in secrets} <= set(Settings.model_fields)
+    lambdas = {**synth.of_type("AWS::Lambda::Function"), **synth.of_type("AWS::Serverless::Function")}
+    for logical, fn in lambdas.items():
+        if logical != "APIHandler":
+            assert not set(secrets) & set(fn["Properties"].get("Environment", {}).get("Variables", {})), logical
+    api_env = synth.resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    generated = synth.of_type("AWS::SecretsManager::Secret")
+    for name, logical in secrets.items():
+        assert re.fullmatch(
+            rf"\{{\{{resolve:secretsmanager:<Ref:{logical}WebhookSecret\w+>:SecretString:::\}}\}}",
+            _render(api_env[name]),
+        ), name
+        (secret_id,) = [k for k in generated if k.startswith(f"{logical}WebhookSecret")]
+        assert generated[secret_id]["Properties"]["GenerateSecretString"]  # no value in the template
+        assert f"{logical}WebhookSecretArn" in synth.json["Outputs"]
 
 
 def test_state_machines_are_the_asl_files_with_every_placeholder_substituted(synth: Synth) -> None:
@@ -440,6 +467,9 @@ def test_api_role_has_exactly_the_permissions_the_api_needs(synth: Synth) -> Non
     merchants = (
         f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}/merchants/*"
     )
+    carriers = (
+        f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}/carriers/*"
+    )
     expected = {
         "logs:CreateLogStream": {f"<{synth.logical_id(synth.stack.api_log_group)}>"},
         "logs:PutLogEvents": {f"<{synth.logical_id(synth.stack.api_log_group)}>"},
@@ -452,8 +482,8 @@ def test_api_role_has_exactly_the_permissions_the_api_needs(synth: Synth) -> Non
         "events:PutEvents": {f"<{synth.logical_id(synth.stack.event_bus)}>"},
         "states:StartExecution": set(machines.values()),
         "states:SendTaskSuccess": {machines[d.PROCESSING.name]},
-        "ssm:GetParameter": {merchants},
-        "ssm:PutParameter": {merchants},
+        "ssm:GetParameter": {merchants, carriers},
+        "ssm:PutParameter": {merchants, carriers},  # the operator sets carrier credentials through the API
         "ses:SendRawEmail": {"arn:<Ref:AWS::Partition>:ses:<Ref:AWS::Region>:<Ref:AWS::AccountId>:identity/*"},
     }
     assert _permissions(synth, role) == expected
@@ -483,10 +513,12 @@ def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
         "queue": "sqs:SendMessage",
         "events": "events:PutEvents",
         "workflows": "states:StartExecution",
-        "secrets": "ssm:GetParameter",
         "mail": "ses:SendRawEmail",
         "photo_uploads": "s3:DeleteObject",
     }
+    parameters = f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}"
+    ssm_paths = {"secrets": f"{parameters}/merchants/*", "carrier_credentials": f"{parameters}/carriers/*"}
+    assert {fn.name for fn in d.FUNCTIONS if "carrier_credentials" in fn.needs} == {"dhl_tracking_poller"}
     bucket = f"<{synth.logical_id(synth.stack.bucket)}>"
     for fn in d.FUNCTIONS:
         props = synth.resources[synth.logical_id(synth.stack.functions[fn.name])]["Properties"]
@@ -502,10 +534,8 @@ def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
             assert allowed["s3:ListBucket"] == {bucket}
         else:
             assert "s3:ListBucket" not in allowed
-        if "secrets" in fn.needs:
-            assert allowed["ssm:GetParameter"] == {
-                f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}/merchants/*"
-            }
+        # SSM parameters: each need grants reading its own path only (merchant secrets, carrier credentials)
+        assert allowed.get("ssm:GetParameter", set()) == {path for need, path in ssm_paths.items() if need in fn.needs}
         if "mail" in fn.needs:
             (statement,) = [
                 s

@@ -238,3 +238,37 @@ def test_each_milestone_on_the_bus_becomes_one_email_and_others_none(api: Api, a
     for mail in mails(outbox):
         assert number in text_of(mail)
         assert f"{BASE_URL}/v1/track/{ret['tracking_token']}" in text_of(mail)
+
+
+def test_a_carrier_exception_flags_the_return_and_tells_the_customer_once(api: Api, aws: Any, outbox: Path) -> None:
+    from chalicelib.domain.signatures import easypost_signature
+    from tests.support import easypost_event
+
+    t = tenant(api, merchant_locale="en")
+    ret = api.create_return(t)
+    drain(aws)  # the label email
+    before = len(mails(outbox))
+    tn = ret["tracking_number"]
+    for event_id, status, at in (
+        ("evt_1", "in_transit", "2026-11-26T08:00:00Z"),
+        ("evt_2", "failure", "2026-11-26T09:00:00Z"),
+        ("evt_3", "failure", "2026-11-26T10:00:00Z"),  # the same problem reported again
+    ):
+        body = easypost_event(event_id, tn, status, at)
+        headers = {"X-Hmac-Signature": easypost_signature("whsec-easypost-tests", body)}
+        assert api.call("POST", "/v1/webhooks/easypost", raw=body, headers=headers).status_code == 200
+    sqs = boto3.client("sqs")
+    url = aws.queue_urls[d.TRACKING_QUEUE.name]
+    msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert call_handler("tracking_consumer", lambda_event(msgs, arn, "eu-central-1")) == {"batchItemFailures": []}
+
+    view = api.ok("GET", f"/v1/returns/{ret['id']}", t["m_key"])
+    assert view["carrier_exception"]["status"] == "failure" and not view["carrier_exception"].get("resolved_at")
+    assert [e["carrier_status"] for e in view["timeline"] if e["type"] == "carrier.exception"] == ["failure"]
+    while drain(aws)["count"]:
+        pass
+    subjects = [m["Subject"] for m in mails(outbox)[before:]]
+    # on its way, and one email about the problem (not two: the same exception again is no news)
+    assert len(subjects) == 2, subjects
+    assert sum("Problem beim Versand" in subject for subject in subjects) == 1, subjects  # the order is German

@@ -551,7 +551,9 @@ def test_a_carrier_that_cannot_void_the_label_leaves_the_return_unchanged(api: A
     from chalicelib.adapters.carriers.sandbox import SandboxCarrier
 
     class Stuck(SandboxCarrier):
-        def cancel_label(self, tracking_number: str) -> None:
+        def cancel_label(
+            self, tracking_number: str, account: str | None = None, *, carrier_reference: str | None = None
+        ) -> None:
             raise CarrierError("already scanned at the counter", transient=False)
 
     t = api.tenant()

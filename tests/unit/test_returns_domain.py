@@ -328,3 +328,33 @@ def test_a_cancelled_return_cannot_be_received() -> None:
     ret._move(ReturnStatus.CANCELLED, "customer", T0)
     with pytest.raises(InvalidTransition):
         ret.receive(actor="wh", at=T0, barcode="SB1")
+
+
+def test_a_carrier_exception_is_flagged_once_per_status_and_resolved_when_the_parcel_moves_on() -> None:
+    ret = labelled(1)
+    t0 = ret.updated_at
+
+    def apply(status: str | None, target: ReturnStatus | None, minutes: int) -> None:
+        ret.apply_carrier_status(
+            target=target,
+            provider="easypost",
+            carrier_status=status or "in_transit",
+            occurred_at=t0 + timedelta(minutes=minutes),
+            actor="carrier:easypost",
+            at=t0 + timedelta(minutes=minutes),
+            normalized=status,
+        )
+
+    apply("in_transit", ReturnStatus.IN_TRANSIT, 1)
+    apply("failure", None, 2)
+    apply("failure", None, 3)  # the same problem again: no second event
+    exceptions = [e for e in ret.events if e.type == "carrier.exception"]
+    assert len(exceptions) == 1 and exceptions[0].data["carrier_status"] == "failure"
+    assert ret.carrier_exception is not None and ret.carrier_exception["status"] == "failure"
+    apply("delivered", ReturnStatus.DELIVERED, 4)
+    assert ret.carrier_exception["resolved_at"]
+    apply("lost", None, 5)  # a new problem after the resolution is flagged again
+    assert [e.data["carrier_status"] for e in ret.events if e.type == "carrier.exception"] == ["failure", "lost"]
+    ret.receive(actor="w", at=t0 + timedelta(minutes=6), barcode="x")
+    apply("return_to_sender", None, 7)  # in the warehouse already: nothing to flag
+    assert len([e for e in ret.events if e.type == "carrier.exception"]) == 2

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from chalicelib.adapters.carriers.base import CarrierError, Label, LabelRequest
+from chalicelib.adapters.carriers.base import CarrierError, Label, LabelRequest, TrackingUpdate
 from chalicelib.adapters.documents.pdf import (
     FONT,
     draw_code128,
@@ -120,10 +120,16 @@ class SandboxCarrier:
             pickup_date=pickup_date,
         )
 
-    def cancel_label(self, tracking_number: str) -> None:
+    def cancel_label(
+        self, tracking_number: str, account: str | None = None, *, carrier_reference: str | None = None
+    ) -> None:
         """Nothing to void in the sandbox: any number it could have issued cancels, as often as asked."""
         if not is_valid_tracking_number(tracking_number):
             raise CarrierError("This is not a valid sandbox tracking number.")
+
+    def fetch_tracking(self, tracking_numbers: Sequence[str], account: str | None = None) -> list[TrackingUpdate]:
+        """The sandbox moves no parcels, so it knows no tracking events (simulate them through the webhooks)."""
+        return []
 
 
 def _render_label(request: LabelRequest, tracking_number: str, qr_payload: str, *, pickup_date: date | None) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -63,6 +64,14 @@ def _parse_req(raw: str) -> datetime:
     value = _parse(raw)
     assert value is not None
     return value
+
+
+#: Partitions per carrier of the tracking-poll markers (TRACKPOLL#<carrier>#<shard>): a stable hash of the return id.
+TRACKPOLL_SHARDS = 8
+
+
+def _tracking_poll_pk(carrier: str, return_id: str) -> str:
+    return f"TRACKPOLL#{carrier}#{zlib.crc32(return_id.encode()) % TRACKPOLL_SHARDS}"
 
 
 # ----- mapping ----------------------------------------------------------------------------------------------
@@ -159,6 +168,8 @@ def _return_to_record(ret: Return) -> ReturnRecord:
             "customs": ret.customs,
             "withdrawal_id": ret.withdrawal_id,
             "label_expires_at": _iso(ret.label_expires_at) if ret.label_expires_at else None,
+            "carrier_exception": ret.carrier_exception,
+            "carrier_reference": ret.carrier_reference,
         },
         gsi1pk=f"MERCHANT#{ret.merchant_id}#STATUS#{ret.status.value}",
         gsi1sk=f"{updated}#{ret.id}",
@@ -209,6 +220,8 @@ def _return_from_record(rec: ReturnRecord) -> Return:
         customs=details.get("customs"),
         withdrawal_id=details.get("withdrawal_id"),
         label_expires_at=_parse(details.get("label_expires_at")),
+        carrier_exception=details.get("carrier_exception"),
+        carrier_reference=details.get("carrier_reference"),
         version=rec.version,
     )
 
@@ -986,6 +999,48 @@ class DynamoStore(FloorStore):
 
     def delete_expiry_marker(self, day: str, return_id: str) -> None:
         PointerRecord(pk=f"EXPIRY#{day}", sk=return_id).delete()
+
+    # ----- tracking polls ---------------------------------------------------------------------------------
+    @staticmethod
+    def tracking_poll_marker(carrier: str, return_id: str, tracking_number: str, account: str | None) -> PointerRecord:
+        """Written with a return whose carrier must be asked for tracking (no webhook): the poller Queries the
+        carrier's TRACKPOLL_SHARDS partitions, never the table. Sharded so that no partition gets hot."""
+        return PointerRecord(
+            pk=_tracking_poll_pk(carrier, return_id),
+            sk=return_id,
+            data={"tracking_number": tracking_number, "account": account},
+        )
+
+    def tracking_poll_candidates(self, carrier: str) -> list[tuple[str, str, str | None]]:
+        """(return id, tracking number, account) of every polled return of `carrier`, least recently polled first
+        (never polled before all others), so a run that stops early is continued by the next one."""
+        found: list[tuple[str, str, str, str | None]] = []
+        for shard in range(TRACKPOLL_SHARDS):
+            for rec in PointerRecord.query(f"TRACKPOLL#{carrier}#{shard}", consistent_read=True):
+                data = dict(rec.data or {})
+                found.append(
+                    (str(data.get("polled_at") or ""), rec.sk, str(data["tracking_number"]), data.get("account"))
+                )
+        found.sort(key=lambda f: (f[0], f[1]))
+        return [(return_id, number, account) for _, return_id, number, account in found]
+
+    def tracking_polled(
+        self, carrier: str, return_id: str, tracking_number: str, account: str | None, at: datetime
+    ) -> None:
+        """Note when the carrier was last asked (the order of `tracking_poll_candidates`). A marker deleted meanwhile
+        stays deleted."""
+        try:
+            PointerRecord(
+                pk=_tracking_poll_pk(carrier, return_id),
+                sk=return_id,
+                data={"tracking_number": tracking_number, "account": account, "polled_at": _iso(at)},
+            ).save(condition=PointerRecord.sk.exists())
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+    def delete_tracking_poll(self, carrier: str, return_id: str) -> None:
+        PointerRecord(pk=_tracking_poll_pk(carrier, return_id), sk=return_id).delete()
 
     # ----- withdrawals ------------------------------------------------------------------------------------
     def create_withdrawal(self, w: Withdrawal, order: Order, now: datetime) -> None:
