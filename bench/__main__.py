@@ -1,6 +1,7 @@
 """`make bench`: cold start against a baseline, DynamoDB calls per operation over one lifecycle, no Scan anywhere,
-classification cost, and the customer portal (DynamoDB calls per portal operation, create-return latency against
-`GET /v1/health` in the same run).
+classification cost, the customer portal (DynamoDB calls per portal operation, create-return latency against
+`GET /v1/health` in the same run), and tracking ingestion (webhook events per second through the SQS consumer against
+plain PutItems per second in the same run).
 
 Prints the tables and the acceptance checks, writes everything to .local/bench-results.json, and exits 1 if a
 check fails.
@@ -404,6 +405,86 @@ def _last_line(errors: list[str]) -> str:
     return errors[-1].strip().splitlines()[-1]
 
 
+# ----- (g) tracking ingestion ------------------------------------------------------------------------------------
+def tracking(returns: int, rounds: int, checks: list[Check]) -> dict[str, Any]:
+    from bench.tracking import DRAIN, PUT, run_tracking
+
+    r = run_tracking(returns, rounds)
+    print(f"\n(g) Tracking ingestion: webhook events through the SQS consumer vs plain PutItem ({r.seconds:.0f} s)")
+    print(f"    - {r.plan}")
+    print("    in-process against moto; medians over the rounds; 'in moto': moto answering in this thread")
+    med = statistics.median
+    drain_out = r.outside(r.drain_seconds, r.drain_in_moto)
+    put_out = r.outside(r.put_seconds, r.put_in_moto)
+    rows = []
+    if r.drain_seconds and r.put_seconds:
+        rows = [
+            [
+                f"{DRAIN} (events)",
+                str(r.events),
+                f"{med(r.drain_seconds):.2f}",
+                f"{r.events_per_second:.0f}",
+                f"{med(r.drain_in_moto):.2f}",
+                f"{r.events_per_second_outside_moto:.0f}",
+                f"{r.handler_events_per_second:.0f}",
+            ],
+            [
+                f"{PUT} (items)",
+                str(r.events),
+                f"{med(r.put_seconds):.2f}",
+                f"{r.items_per_second:.0f}",
+                f"{med(r.put_in_moto):.2f}",
+                f"{r.items_per_second_outside_moto:.0f}",
+                "",
+            ],
+        ]
+        print(
+            _table(
+                ["phase", "n", "median s", "per s", "in moto s", "per s outside moto", "per s in handler"],
+                rows,
+                right={1, 2, 3, 4, 5, 6},
+            )
+        )
+        outside_ratio = (
+            r.events_per_second_outside_moto / r.items_per_second_outside_moto if r.items_per_second_outside_moto else 0
+        )
+        share = med(r.drain_in_moto) / med(r.drain_seconds)
+        print(
+            f"    events/s / items/s = {r.ratio:.3f} (one event ~ {1 / r.ratio:.0f} PutItems); outside moto "
+            f"{outside_ratio:.3f}; the drain spends {share:.0%} of its time in moto"
+        )
+    for error in r.errors:
+        print("\n    TRACKING BENCH FAILED:\n" + "\n".join("      " + x for x in error.splitlines()))
+    detail = (
+        f"{r.rounds} rounds x {r.events} events, {r.batch_failures} failed records, {r.wrong_status} returns off status"
+        if not r.errors
+        else _last_line(r.errors)
+    )
+    checks.append(Check("tracking bench ran to the end, every event applied", r.ok, detail))
+    return {
+        "returns": r.returns,
+        "rounds": r.rounds,
+        "events_per_round": r.events,
+        "plan": r.plan,
+        "drain_seconds": r.drain_seconds,
+        "drain_in_moto_seconds": r.drain_in_moto,
+        "handler_seconds": r.handler_seconds,
+        "put_seconds": r.put_seconds,
+        "put_in_moto_seconds": r.put_in_moto,
+        "drain_outside_moto_seconds": drain_out,
+        "put_outside_moto_seconds": put_out,
+        "events_per_second": r.events_per_second,
+        "items_per_second": r.items_per_second,
+        "ratio": r.ratio,
+        "events_per_second_outside_moto": r.events_per_second_outside_moto,
+        "items_per_second_outside_moto": r.items_per_second_outside_moto,
+        "batch_failures": r.batch_failures,
+        "wrong_status": r.wrong_status,
+        "errors": r.errors,
+        "seconds": r.seconds,
+    }
+
+
 def classification(checks: list[Check]) -> dict[str, Any]:
     from bench.classification import run
 
@@ -448,6 +529,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--portal-requests", type=int, default=200, help="timed portal returns and health checks (default 200)"
     )
+    parser.add_argument("--skip-tracking", action="store_true")
+    parser.add_argument(
+        "--tracking-returns", type=int, default=100, help="returns per tracking round, 1.5 events each (default 100)"
+    )
+    parser.add_argument("--tracking-rounds", type=int, default=3, help="tracking ingestion rounds (default 3)")
     parser.add_argument(
         "--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS.relative_to(ROOT)})"
     )
@@ -471,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     results["classification"] = classification(checks)
     if not args.skip_portal:
         results["portal"] = portal(args.portal_requests, checks)
+    if not args.skip_tracking:
+        results["tracking"] = tracking(args.tracking_returns, args.tracking_rounds, checks)
 
     results["checks"] = [c.__dict__ for c in checks]
     results["seconds"] = time.perf_counter() - started
