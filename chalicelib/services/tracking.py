@@ -241,8 +241,10 @@ def record_tracking_event(c: Container, event: TrackingEvent) -> int:
         return 0
     changed = 0
     for candidate in returns:
-        for _attempt in range(5):
-            ret = c.store.get_return(candidate.id)
+        for attempt in range(5):
+            # The index answer is the whole return: try it first. A stale copy (the index lags the table) fails the
+            # version check of the write and the retry reads the table consistently. Saves a read per event.
+            ret = candidate if attempt == 0 else c.store.get_return(candidate.id)
             moved = ret.apply_carrier_status(
                 target=RETURN_STATUS_FOR[event.status],
                 provider=event.provider,

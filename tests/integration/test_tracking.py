@@ -122,3 +122,20 @@ def test_failed_messages_end_in_the_dead_letter_queue(api: Api, aws) -> None:
     # Then it lands in the DLQ and nothing is lost
     dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
     assert len(dead) == 1 and "evt_p" in dead[0]["Body"]
+
+
+def test_a_stale_index_answer_is_retried_from_the_table(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tracking-number index can lag the table: an event applied to a stale copy must not overwrite newer
+    state (the version check fails) and is applied again to a fresh read."""
+    from chalicelib.bootstrap import container
+
+    t = api.tenant()
+    ret = api.create_return(t)
+    c = container()
+    stale = c.store.find_returns_by_tracking_number(ret["tracking_number"])
+    api.ok("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": ret["tracking_number"]})  # newer: received
+    monkeypatch.setattr(type(c.store), "find_returns_by_tracking_number", lambda self, number: stale)
+    assert consume([event("evt_late", ret["tracking_number"], "in_transit")]) == {"batchItemFailures": []}
+    view = api.ok("GET", f"/v1/returns/{ret['id']}", t["m_key"])
+    assert view["status"] == "received"  # not rolled back to the stale copy
+    assert [e["carrier_status"] for e in view["timeline"] if e["type"] == "carrier.checkpoint"] == ["in_transit"]
