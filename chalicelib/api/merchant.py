@@ -119,6 +119,21 @@ def put_refund_settings(call: Call) -> dict[str, Any]:
 
 @endpoint(
     bp,
+    "/v1/settings/shop",
+    "PUT",
+    summary="Connect the shop system (Shopify or WooCommerce); secrets are stored encrypted, never returned",
+    tag="settings",
+    auth=MERCHANT,
+    body=s.ShopIn,
+    errors=(401, 403, 422),
+)
+def put_shop(call: Call) -> dict[str, Any]:
+    body: s.ShopIn = call.body
+    return tenants.put_shop(container(), _mid(call), body.root.model_dump(exclude_none=True))
+
+
+@endpoint(
+    bp,
     "/v1/orders",
     "POST",
     summary="Create or update an order (upsert by order_number)",

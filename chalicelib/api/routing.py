@@ -79,11 +79,24 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def _validation_errors(exc: ValidationError) -> ValidationFailed:
-    errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
+def _validation_errors(exc: ValidationError, raw: Any = None) -> ValidationFailed:
+    errors = []
+    for e in exc.errors(include_url=False):
+        loc = _body_loc(list(e["loc"]), raw)
+        if e["type"] in ("union_tag_invalid", "union_tag_not_found"):  # the discriminator field itself is wrong
+            loc = [*loc, str((e.get("ctx") or {}).get("discriminator", "")).strip("'\"")]
+        errors.append({"loc": loc, "msg": e["msg"]})
     first = errors[0] if errors else {"loc": [], "msg": "invalid"}
     where = ".".join(str(p) for p in first["loc"]) or "body"
     return ValidationFailed(f"{where}: {first['msg']}", errors)
+
+
+def _body_loc(loc: list[Any], raw: Any) -> list[Any]:
+    """pydantic puts a discriminated union's tag first (`["shopify", "shop_domain"]`); CONTRACT.md wants `loc`
+    relative to the request body, so a leading tag that is the body's own discriminator value is dropped."""
+    if loc and isinstance(raw, dict) and isinstance(loc[0], str) and loc[0] not in raw and loc[0] in raw.values():
+        return loc[1:]
+    return loc
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -152,7 +165,7 @@ def endpoint(
                     try:
                         parsed_body = body.model_validate(raw)
                     except ValidationError as exc:
-                        raise _validation_errors(exc) from None
+                        raise _validation_errors(exc, raw) from None
                 parsed_query: Any = None
                 if query is not None:
                     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 Str = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -145,6 +145,30 @@ class RefundSettingsIn(In):
     auto_refund_grades: list[Grade] | None = None
     webhook_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)] | None = None
     webhook_secret: Annotated[str, StringConstraints(min_length=16, max_length=256)] | None = None
+
+
+HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s/]+(/\S*)?$", max_length=500)]
+Secret = Annotated[str, StringConstraints(min_length=8, max_length=500)]
+
+
+class ShopifyShopIn(In):
+    platform: Literal["shopify"]
+    shop_domain: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$", max_length=255)]
+    access_token: Secret
+    webhook_secret: Secret
+    location_id: Annotated[str, StringConstraints(pattern=r"^\d{1,20}$")] | None = None
+
+
+class WooCommerceShopIn(In):
+    platform: Literal["woocommerce"]
+    base_url: HttpsUrl
+    consumer_key: Secret
+    consumer_secret: Secret
+    webhook_secret: Secret
+
+
+class ShopIn(RootModel[Annotated[ShopifyShopIn | WooCommerceShopIn, Field(discriminator="platform")]]):
+    model_config = ConfigDict(defer_build=True)
 
 
 # ----- orders ---------------------------------------------------------------------------------------------------

@@ -176,6 +176,7 @@ class Merchant:
     guideline: Guideline = DEFAULT_GUIDELINE
     checklists: Checklists = NO_CHECKLISTS
     refunds: RefundSettings = field(default_factory=RefundSettings)
+    shop: dict[str, Any] | None = None  # {platform, shop_domain | base_url, location_id?}: no secrets
 
 
 @dataclass

@@ -138,3 +138,21 @@ def put_carrier_credentials(c: Container, account: str | None, carrier: str, cre
     for key, value in credentials.items():
         c.secrets.put_carrier_credential(account, carrier, key, value)
     return sorted(credentials)
+
+
+SHOP_SECRETS = {
+    "shopify": ("access_token", "webhook_secret"),
+    "woocommerce": ("consumer_key", "consumer_secret", "webhook_secret"),
+}
+
+
+def put_shop(c: Container, merchant_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Connect the merchant's shop: secrets to SSM (SecureString), the rest on the merchant. Secrets are never
+    returned or logged; the answer says which are stored."""
+    platform = data["platform"]
+    c.store.get_merchant(merchant_id)  # 404 before anything is written
+    for name in SHOP_SECRETS[platform]:
+        c.secrets.put(merchant_id, f"shop-{name.replace('_', '-')}", data[name])
+    public = {k: v for k, v in data.items() if k not in SHOP_SECRETS[platform]}
+    c.store.update_merchant_settings(merchant_id, shop=public)
+    return {**public, "secrets": sorted(SHOP_SECRETS[platform])}

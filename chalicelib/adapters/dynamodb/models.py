@@ -103,6 +103,7 @@ class MerchantRecord(Base):
     guideline = JSONAttribute(null=True)
     refunds = JSONAttribute(null=True)
     checklists = JSONAttribute(null=True)
+    shop = JSONAttribute(null=True)  # the shop connection without its secrets (those are in SSM)
     settings_version = NumberAttribute(default=0)  # each settings update adds one (fields update independently)
 
 

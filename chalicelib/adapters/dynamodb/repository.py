@@ -327,6 +327,7 @@ def _merchant_from_record(rec: MerchantRecord) -> Merchant:
         guideline=Guideline.from_dict(rec.guideline) if rec.guideline else DEFAULT_GUIDELINE,
         checklists=Checklists.from_dict(rec.checklists) if rec.checklists else NO_CHECKLISTS,
         refunds=RefundSettings.from_dict(rec.refunds),
+        shop=dict(rec.shop) if rec.shop else None,
     )
 
 
@@ -694,8 +695,11 @@ class DynamoStore(FloorStore):
         guideline: dict[str, Any] | None = None,
         refunds: dict[str, Any] | None = None,
         checklists: dict[str, Any] | None = None,
+        shop: dict[str, Any] | None = None,
     ) -> None:
         actions = []
+        if shop is not None:
+            actions.append(MerchantRecord.shop.set(shop))
         if checklists is not None:
             actions.append(MerchantRecord.checklists.set(checklists))
         if policy is not None:
