@@ -62,7 +62,7 @@ bench: $(VENV)/.stamp-dev
 ## make redrive QUEUE=tracking|photos|notifications [MAX=N] [DRY_RUN=1] [LOCAL=1]: a DLQ's messages back to its queue
 redrive: $(VENV)/.stamp-dev
 	$(if $(QUEUE),,$(error QUEUE is required: make redrive QUEUE=tracking|photos|notifications))
-	MOTO_PORT=$(MOTO_PORT) $(BIN)/python -m chalicelib.ops.redrive --queue $(QUEUE) \
+	MOTO_PORT=$(MOTO_PORT) $(BIN)/python -m infrastructure.redrive --queue $(QUEUE) \
 		$(if $(MAX),--max $(MAX)) $(if $(DRY_RUN),--dry-run) $(if $(LOCAL),--local)
 
 clean:

@@ -1,4 +1,4 @@
-"""`python -m chalicelib.ops.redrive`: dead-letter queue -> source queue, against moto. A redriven tracking event is
+"""`python -m infrastructure.redrive`: dead-letter queue -> source queue, against moto. A redriven tracking event is
 then processed; a dry run moves nothing; a failed send loses nothing."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.domain.signatures import easypost_signature
-from chalicelib.ops import redrive
+from infrastructure import redrive
 from local.lambda_router import call_handler
 from local.provision import Resources
 from tests.support import Api, drain_queue, easypost_event, sqs_event

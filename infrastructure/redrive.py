@@ -1,6 +1,6 @@
 """Move the messages of a dead-letter queue back to its source queue, once the cause of their failures is fixed.
 
-    python -m chalicelib.ops.redrive --queue tracking|photos|notifications [--max N] [--dry-run] [--local]
+    python -m infrastructure.redrive --queue tracking|photos|notifications [--max N] [--dry-run] [--local]
     make redrive QUEUE=tracking [MAX=N] [DRY_RUN=1] [LOCAL=1]
 
 The queues are infrastructure/definitions.QUEUES (`boomerang-tracking` and its DLQ `boomerang-tracking-dlq`, ...),
@@ -10,6 +10,9 @@ be delivered twice: it is deleted from the DLQ only after the source queue accep
 DLQ, visible again when the command ends), and a delete that fails after a successful send leaves a copy behind.
 A message that fails again while the command runs and comes back to the DLQ is not moved a second time.
 Message bodies are never printed (they may hold personal data).
+
+An operator's command, run from a checkout like `cdk deploy`: it lives here, not in chalicelib/, so it is never
+packaged into a Lambda; its output is for the person at the terminal.
 """
 
 from __future__ import annotations
@@ -170,7 +173,7 @@ def _release(sqs: Any, dead_letter_url: str, handles: list[str]) -> None:
 
 def queues() -> dict[str, Any]:
     """Short name (the queue's name without `boomerang-`) -> its definition."""
-    from infrastructure import definitions as d  # the operator's checkout has it; Lambda never runs this
+    from infrastructure import definitions as d
 
     return {q.name.removeprefix("boomerang-"): q for q in d.QUEUES}
 
@@ -178,7 +181,7 @@ def queues() -> dict[str, Any]:
 def main(argv: list[str] | None = None, sqs: Any = None) -> int:
     known = queues()
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.ops.redrive", description=(__doc__ or "").split("\n")[0]
+        prog="python -m infrastructure.redrive", description=(__doc__ or "").split("\n")[0]
     )
     parser.add_argument("--queue", required=True, choices=sorted(known), help="whose dead-letter queue to redrive")
     parser.add_argument("--max", type=int, default=None, metavar="N", help="move at most N messages (default: all)")

@@ -1,1 +1,0 @@
-"""Operator commands, run by hand from a workstation (never deployed code paths): `python -m chalicelib.ops.<name>`."""
