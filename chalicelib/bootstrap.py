@@ -129,6 +129,30 @@ class Container:
         """Carrier name -> the return method types it offers (for routing)."""
         return {name: adapter.methods for name, adapter in self.carriers.items()}
 
+    def shop(self, merchant_id: str, shop: dict[str, Any] | None) -> Any:
+        """The merchant's shop adapter (Shopify or WooCommerce) with its secrets from SSM; None when no shop is
+        connected or a secret is missing. Tests replace it with `override("shop", factory)`."""
+        factory = self.overrides.get("shop")
+        if factory is not None:
+            return factory(merchant_id, shop)
+        from chalicelib.adapters.shops.shopify import ShopifyRefunds
+        from chalicelib.adapters.shops.woocommerce import WooCommerceRefunds
+
+        platform = (shop or {}).get("platform")
+        if platform == "shopify":
+            token = self.secrets.get(merchant_id, "shop-access-token")
+            key = self.secrets.get(merchant_id, "shop-gift-card-key")
+            if not token or not shop:
+                return None
+            return ShopifyRefunds(shop["shop_domain"], token, self.http, gift_card_code_key=key)
+        if platform == "woocommerce":
+            ck = self.secrets.get(merchant_id, "shop-consumer-key")
+            cs = self.secrets.get(merchant_id, "shop-consumer-secret")
+            if not ck or not cs or not shop:
+                return None
+            return WooCommerceRefunds(shop["base_url"], ck, cs, self.http)
+        return None
+
     def now(self) -> datetime:
         return self.clock()
 

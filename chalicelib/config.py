@@ -36,6 +36,11 @@ class Settings(BaseModel):
     feedback_timeout_seconds: int | None = None  # overrides guideline SLA (tests, local mode)
     outbox_dir: str | None = None  # local mode: every email also written here as .eml
     carrier_sandbox: bool = True  # carriers' test endpoints (DHL's sandbox); CARRIER_ENV=production for real labels
+    # Refund delivery (CONTRACT.md): at most 6 attempts, the refund failed within 5 minutes of the click.
+    refund_max_attempts: int = Field(default=6, ge=1, le=6)
+    refund_deadline_seconds: int = Field(default=300, ge=10, le=300)
+    refund_retry_base_seconds: int = Field(default=5, ge=1)
+    refund_retry_max_wait_seconds: int = Field(default=80, ge=1)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,6 +69,10 @@ class Settings(BaseModel):
             "feedback_timeout_seconds": env.get("FEEDBACK_TIMEOUT_SECONDS") or None,
             "outbox_dir": env.get("OUTBOX_DIR") or None,
             "carrier_sandbox": env.get("CARRIER_ENV", "sandbox") != "production",
+            "refund_max_attempts": env.get("REFUND_MAX_ATTEMPTS", 6),
+            "refund_deadline_seconds": env.get("REFUND_DEADLINE_SECONDS", 300),
+            "refund_retry_base_seconds": env.get("REFUND_RETRY_BASE_SECONDS", 5),
+            "refund_retry_max_wait_seconds": env.get("REFUND_RETRY_MAX_WAIT_SECONDS", 80),
         }
         try:
             return cls.model_validate(raw)

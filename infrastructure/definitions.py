@@ -146,8 +146,10 @@ FUNCTIONS = (
     Function("feedback_timeout", needs=("table", "events")),
     Function("apply_dispositions", needs=("table", "events", "secrets")),
     Function("auto_refund", needs=("table", "events", "workflows")),
-    Function("send_refund", timeout_seconds=20, needs=("table", "events", "secrets", "mail")),
-    Function("refund_failed", needs=("table", "events", "mail")),
+    # one attempt: up to three shop requests (look up, order, refund) of at most 3 + 15 s each
+    Function("send_refund", timeout_seconds=60, needs=("table", "events", "secrets", "mail")),
+    # before failing a refund it asks the shop once whether the refund arrived after all
+    Function("refund_failed", timeout_seconds=30, needs=("table", "events", "secrets", "mail")),
     Function("tracking_consumer", timeout_seconds=50, needs=("table", "events")),
     # decodes images for thumbnails: more memory, which on Lambda is also more CPU
     Function(
@@ -204,10 +206,11 @@ REFUND = StateMachine(
     "boomerang-refund",
     "refund.asl.json",
     functions={"SendRefundFunctionArn": "send_refund", "RefundFailedFunctionArn": "refund_failed"},
-    # 6 attempts at 5, 10, 20, 40, 80 s apart plus 6 x 10 s request timeout: failed well within 5 minutes.
+    # The shop retries are decided by send_refund (at most 6 attempts, Retry-After honoured, failed within
+    # 5 minutes of the click: Settings.refund_*); these retry only a Lambda that failed to run or timed out.
     settings={
         "RefundRetryIntervalSeconds": 5,
-        "RefundRetryMaxAttempts": 5,
+        "RefundRetryMaxAttempts": 3,
         "RefundRetryBackoffRate": 2,
         "TaskRetryIntervalSeconds": 2,
     },

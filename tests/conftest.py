@@ -48,6 +48,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
         for key, value in resources.env().items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("FEEDBACK_TIMEOUT_SECONDS", "60")
+        # refund attempts 1 s apart (the contract's bounds with production values: tests/unit/test_statemachines)
+        monkeypatch.setenv("REFUND_RETRY_BASE_SECONDS", "1")
+        monkeypatch.setenv("REFUND_RETRY_MAX_WAIT_SECONDS", "1")
+        monkeypatch.setenv("REFUND_DEADLINE_SECONDS", "60")
         bootstrap.reset()
         yield resources
         _stop_executions(resources)

@@ -215,6 +215,7 @@ def create_return(call: Call) -> dict[str, Any]:
         actor=f"merchant:{_mid(call)}",
         method_id=body.method_id,
         notify_customer=body.notify_customer,
+        refund_method=body.refund_method,
     )
     return returns.to_view(c, ret, timeline, audience="merchant")
 
@@ -326,3 +327,51 @@ def disposals(call: Call) -> dict[str, Any]:
     start = datetime.combine(q.from_, time.min, UTC)
     end = datetime.combine(q.to, time.max, UTC)
     return {"items": floor.disposals(container(), _mid(call), start, end), "next_cursor": None}
+
+
+# ----- order imports (CSV) ----------------------------------------------------------------------------------------
+@endpoint(
+    bp,
+    "/v1/orders/imports",
+    "POST",
+    summary=(
+        "Import orders from a CSV file (text/csv, UTF-8, at most 2 MB and 5,000 rows; one row per order line). "
+        "Processed within the request; the answer's id names the stored report"
+    ),
+    tag="orders",
+    auth=MERCHANT,
+    status=202,
+    response=s.ImportAccepted,
+    raw_body=True,
+    errors=(401, 403, 413, 422),
+    content_types=("text/csv",),
+)
+def import_orders(call: Call) -> Any:
+    from chalicelib.api.problems import problem
+    from chalicelib.services import order_intake
+
+    raw = call.request.raw_body or b""
+    if len(raw) > order_intake.MAX_CSV_BYTES:
+        return problem(
+            413,
+            "Payload too large",
+            f"at most {order_intake.MAX_CSV_BYTES // (1024 * 1024)} MB per import: split the file",
+        )
+    report = order_intake.import_orders_csv(container(), _mid(call), raw, s.validate_order)
+    return {"id": report["id"], "status": report["status"]}
+
+
+@endpoint(
+    bp,
+    "/v1/orders/imports/{import_id}",
+    "GET",
+    summary="The report of an order import: rows, imported and failed orders, and each bad row with its column",
+    tag="orders",
+    auth=MERCHANT,
+    response=s.ImportReportOut,
+    errors=(401, 403, 404),
+)
+def get_import(call: Call, import_id: str) -> dict[str, Any]:
+    from chalicelib.services import order_intake
+
+    return order_intake.get_import(container(), _mid(call), import_id)

@@ -20,6 +20,7 @@ _STATUS_TEXT = {
     403: "Wrong kind of credentials",
     404: "Not found (or another tenant's)",
     409: "Illegal state change or conflict",
+    413: "Request body too large",
     415: "Unsupported media type (send application/json)",
     422: "Validation failed",
     429: "Rate limited",
@@ -64,6 +65,11 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         op["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": _schema(spec.body, components, "validation")}},
+        }
+    elif spec.raw_body and spec.content_types:  # e.g. a CSV upload: the body is text of that type
+        op["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": {"type": "string"}} for media in spec.content_types},
         }
     elif spec.raw_body:
         op["requestBody"] = {

@@ -79,6 +79,7 @@ def create_return(call: Call) -> dict[str, Any]:
         actor="customer",
         warehouse_id=p.key_id,
         method_id=body.method_id,
+        refund_method=body.refund_method,
     )
     return returns.to_view(c, ret, timeline, audience="customer")
 

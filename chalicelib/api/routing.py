@@ -39,6 +39,7 @@ class RouteSpec:
     response: type[BaseModel] | None
     raw_body: bool
     errors: tuple[int, ...]
+    content_types: tuple[str, ...] = ()  # request media types beyond JSON (e.g. text/csv for raw-body routes)
 
 
 ROUTES: list[RouteSpec] = []
@@ -131,9 +132,13 @@ def endpoint(
     response: type[BaseModel] | None = None,
     raw_body: bool = False,
     errors: tuple[int, ...] = (),
+    content_types: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a Chalice route whose view gets a `Call` and path parameters, and returns data or a Response."""
-    ROUTES.append(RouteSpec(path, method, summary, tag, auth, body, query, status, response, raw_body, errors))
+    """Register a Chalice route whose view gets a `Call` and path parameters, and returns data or a Response.
+    `content_types`: request media types accepted besides the defaults (Chalice answers 415 to any other)."""
+    ROUTES.append(
+        RouteSpec(path, method, summary, tag, auth, body, query, status, response, raw_body, errors, content_types)
+    )
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -185,7 +190,7 @@ def endpoint(
         bp.route(
             path,
             methods=[method],
-            content_types=["application/json", "text/plain", "application/x-www-form-urlencoded"],
+            content_types=["application/json", "text/plain", "application/x-www-form-urlencoded", *content_types],
         )(view)
         return view
 

@@ -11,6 +11,7 @@ Str = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 DecimalString = Annotated[str, StringConstraints(pattern=r"^\d{1,9}(\.\d{1,4})?$")]
+Percent = Annotated[str, StringConstraints(pattern=r"^(100(\.0{1,2})?|\d{1,2}(\.\d{1,2})?)$")]  # "0".."100"
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")]
@@ -22,6 +23,8 @@ Disposition = Literal["restock", "refurbish", "dispose", "donate", "recycle", "r
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a timezone, e.g. 2026-11-26T10:00:00Z")
+    if not 2000 <= value.year <= 2100:  # before the conversion, which overflows at the year 9999's edge
+        raise ValueError("must be between the years 2000 and 2100")
     value = value.astimezone(UTC)
     if not 2000 <= value.year <= 2100:
         raise ValueError("must be between the years 2000 and 2100")
@@ -145,6 +148,14 @@ class RefundSettingsIn(In):
     auto_refund_grades: list[Grade] | None = None
     webhook_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)] | None = None
     webhook_secret: Annotated[str, StringConstraints(min_length=16, max_length=256)] | None = None
+    # How much is refunded (issue 6): per-grade deductions in % of the unit price, fees, original shipping.
+    grade_deductions: dict[Grade, Percent] | None = None
+    restocking_fee_percent: Percent | None = None
+    return_shipping_fee: DecimalString | None = None
+    refund_original_shipping_when_complete: bool | None = None
+    # Store credit (a Shopify gift card) as the customer's alternative, with a bonus to keep the revenue.
+    store_credit: bool | None = None
+    store_credit_bonus_percent: Percent | None = None
 
 
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s/]+(/\S*)?$", max_length=500)]
@@ -190,6 +201,7 @@ class OrderItemIn(In):
     weight_grams: int | None = Field(default=None, ge=1, le=1_000_000)
     external_id: Code | None = None
     deliveries: list[DeliveryIn] = Field(default_factory=list, max_length=100)  # split shipments of this line
+    paid_total: DecimalString | None = None  # paid for the whole line after discounts (default unit_price x quantity)
 
 
 class OrderIn(In):
@@ -202,6 +214,8 @@ class OrderIn(In):
     shipping_address: AddressIn
     items: list[OrderItemIn] = Field(min_length=1, max_length=100)
     return_tracking_numbers: list[Code] = Field(default_factory=list, max_length=20)
+    external_id: Code | None = None  # the shop's order id, for refunds into the shop
+    shipping_paid: DecimalString | None = None  # paid for the original shipping (refunded when all comes back)
 
 
 # ----- returns --------------------------------------------------------------------------------------------------
@@ -216,6 +230,7 @@ class ReturnLineIn(In):
 class PortalReturnIn(In):
     items: list[ReturnLineIn] = Field(min_length=1, max_length=100)
     method_id: Code | None = None
+    refund_method: Literal["original", "store_credit"] = "original"  # store credit: a gift card, plus any bonus
 
 
 class PortalSessionIn(In):
@@ -230,6 +245,7 @@ class MerchantReturnIn(In):
     items: list[ReturnLineIn] = Field(min_length=1, max_length=100)
     method_id: Code | None = None
     notify_customer: bool = True  # email the customer the label and each milestone
+    refund_method: Literal["original", "store_credit"] = "original"
 
 
 class CancelIn(In):
@@ -480,6 +496,8 @@ class ReturnOut(Out):
     discrepancies: list[dict[str, Any]]
     timeline: list[dict[str, Any]]
     refund: dict[str, Any] | None
+    refund_method: Literal["original", "store_credit"] = "original"
+    refunded: Money | None = None  # succeeded refunds so far
 
 
 class ReturnList(Out):
@@ -497,6 +515,7 @@ class PortalOrderOut(Out):
     order_number: str
     items: list[dict[str, Any]]
     reasons: list[dict[str, str]]
+    refund_options: list[dict[str, str]]
 
 
 class RefundAccepted(Out):
@@ -541,3 +560,51 @@ class WithdrawalOut(Out):
 
 class Health(Out):
     status: str
+
+
+# ----- order intake (shop webhooks, CSV imports) ----------------------------------------------------------------
+def validate_order(data: dict[str, Any]) -> tuple[dict[str, Any] | None, list[tuple[tuple[str | int, ...], str]]]:
+    """Check an order from a shop or a CSV file by the rules of `POST /v1/orders` (OrderIn): (the cleaned dict as
+    `model_dump` gives it, []) or (None, [(loc, message), ...]). The intake service maps the locations back to the
+    shop's fields or the CSV's rows and columns."""
+    from pydantic import ValidationError
+
+    try:
+        return OrderIn.model_validate(data).model_dump(), []
+    except ValidationError as exc:
+        return None, [(tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+    except OverflowError:  # a time whose offset moves it out of the calendar (`_utc` converts before it checks)
+        return None, [(("ordered_at",), "a time out of range")]
+
+
+class ShopWebhookOut(Out):
+    """`result`: created, updated, stale, duplicate, ignored, recorded, delivered, unchanged, unknown_order, ping."""
+
+    status: str  # always "ok"
+    result: str
+
+
+class ImportAccepted(Out):
+    id: str
+    status: str
+
+
+class ImportErrorOut(Out):
+    row: int  # the header is row 1
+    field: str
+    message: str
+
+
+class ImportReportOut(Out):
+    id: str
+    status: str  # completed (imports run inside the request)
+    created_at: str
+    rows: int  # data rows read
+    orders: int  # distinct order numbers
+    imported: int  # orders created or updated
+    created: int
+    updated: int
+    failed: int  # orders not imported
+    errors: list[ImportErrorOut]
+    errors_truncated: bool
+    ignored_columns: list[str]

@@ -1,4 +1,5 @@
-"""Carrier webhooks: verify the provider's signature over the raw body, then queue; nothing else."""
+"""Carrier webhooks: verify the provider's signature over the raw body, then queue; nothing else.
+Shop order webhooks (Shopify, WooCommerce): verify the merchant's signature, then take the order (order_intake)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from typing import Any
 
 from chalice.app import Blueprint
 
+from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
 from chalicelib.bootstrap import container
-from chalicelib.services import tracking
+from chalicelib.services import order_intake, tracking
 
 bp = Blueprint(__name__)
 
@@ -69,3 +71,42 @@ def aftership(call: Call) -> dict[str, Any]:
 )
 def sendcloud(call: Call) -> dict[str, Any]:
     return _accept(call, "sendcloud")
+
+
+# ----- shop order webhooks (per merchant; the merchant's webhook secret from PUT /v1/settings/shop) ---------------
+@endpoint(
+    bp,
+    "/v1/webhooks/shopify/{merchant_id}",
+    "POST",
+    summary=(
+        "Shopify order webhooks (X-Shopify-Hmac-SHA256: base64 HMAC; topics orders/create, orders/updated, "
+        "fulfillments/create, fulfillments/update, fulfillment_events/create; deduplicated on X-Shopify-Webhook-Id)"
+    ),
+    tag="webhooks",
+    raw_body=True,
+    response=s.ShopWebhookOut,
+    errors=(400, 401, 422),
+)
+def shopify_orders(call: Call, merchant_id: str) -> dict[str, Any]:
+    return order_intake.receive_shopify(
+        container(), merchant_id, call.request.raw_body or b"", call.header, s.validate_order
+    )
+
+
+@endpoint(
+    bp,
+    "/v1/webhooks/woocommerce/{merchant_id}",
+    "POST",
+    summary=(
+        "WooCommerce order webhooks (X-WC-Webhook-Signature: base64 HMAC; topics order.created, order.updated; "
+        "the unsigned creation ping `webhook_id=<n>` is answered 200)"
+    ),
+    tag="webhooks",
+    raw_body=True,
+    response=s.ShopWebhookOut,
+    errors=(400, 401, 422),
+)
+def woocommerce_orders(call: Call, merchant_id: str) -> dict[str, Any]:
+    return order_intake.receive_woocommerce(
+        container(), merchant_id, call.request.raw_body or b"", call.header, s.validate_order
+    )

@@ -18,6 +18,7 @@ class Delivery:
 
     quantity: int
     delivered_at: datetime
+    ref: str | None = None  # the shop's fulfillment id: a repeated report of the same fulfillment replaces it
 
 
 @dataclass
@@ -32,6 +33,26 @@ class OrderItem:
     returned_quantity: int = 0  # reserved by returns that were not cancelled or expired
     extra: dict[str, Any] = field(default_factory=dict)  # hs_code, country_of_origin, weight_grams, external_id
     deliveries: list[Delivery] = field(default_factory=list)
+    paid_total: Decimal | None = None  # what the customer paid for the whole line after discounts (None: full price)
+
+    @property
+    def paid(self) -> Decimal:
+        """What the customer paid for all units of this line (discounts taken off when the shop reported them)."""
+        return self.paid_total if self.paid_total is not None else self.unit_price * self.quantity
+
+    def add_delivery(self, quantity: int, at: datetime, ref: str | None) -> bool:
+        """Record a delivered piece; a piece with the same `ref` (fulfillment) is replaced, not added twice.
+        Never more pieces than ordered. Whether anything changed."""
+        pieces = [d for d in self.deliveries if ref is None or d.ref != ref]
+        room = self.quantity - sum(d.quantity for d in pieces)
+        piece = Delivery(min(quantity, room), at, ref)
+        if piece.quantity < 1:
+            return False
+        new = [*pieces, piece]
+        if new == self.deliveries:
+            return False
+        self.deliveries = new
+        return True
 
     def delivered(self, order_delivered_at: datetime | None) -> tuple[int, datetime | None]:
         """(quantity delivered, when the last delivered piece arrived). Pieces win over the item's date, which
@@ -57,6 +78,12 @@ class Order:
     return_tracking_numbers: list[str] = field(default_factory=list)
     used_return_tracking_numbers: list[str] = field(default_factory=list)  # taken by returns (preprinted method)
     open_withdrawal_id: str | None = None  # an EU withdrawal declaration no return has followed yet
+    external_id: str | None = None  # the shop's order id (Shopify numeric id, WooCommerce id)
+    source: str = "api"  # api | shopify | woocommerce | csv
+    shipping_paid: Decimal = Decimal(0)  # what the customer paid for the original shipping
+    # Refunded so far across all returns of the order (pending refunds included; a failed one gives it back):
+    refunded: dict[str, Decimal] = field(default_factory=dict)  # line_item_id -> amount
+    shipping_refunded: Decimal = Decimal(0)
     version: int | None = None
 
     def item(self, line_item_id: str) -> OrderItem | None:

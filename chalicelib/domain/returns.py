@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import InvalidTransition, ValidationFailed
 from chalicelib.domain.money import Money, quantize
+
+if TYPE_CHECKING:
+    from chalicelib.domain.refunds import RefundAllocation
 
 
 class ReturnStatus(StrEnum):
@@ -206,6 +209,11 @@ class Return:
     # The carrier reported a problem (failure, return_to_sender, lost): {status, at, detail?, resolved_at?}
     carrier_exception: dict[str, Any] | None = None
     carrier_reference: str | None = None  # the carrier's own id for the label (to void it)
+    # Refund shares held by this return's pending and succeeded refunds (domain/refunds.py allocates them).
+    refund_allocated: dict[str, Decimal] = field(default_factory=dict)  # line_item_id -> amount
+    refund_shipping_allocated: Decimal = Decimal(0)
+    refund_quantities: dict[str, int] = field(default_factory=dict)  # units handed to the shop per line
+    refund_method: str = "original"  # original (money back) | store_credit (the customer chose a gift card)
     version: int | None = None
     # Written with the next save, then cleared by the repository.
     new_timeline: list[TimelineEntry] = field(default_factory=list)
@@ -644,21 +652,35 @@ class Return:
         total = sum((it.unit_price * it.refundable_quantity() for it in self.items), Decimal("0"))
         return quantize(total, self.currency)
 
-    def fee_deduction(self) -> Decimal:
-        """The return method's fee, when the merchant deducts it from the refund (nothing to deduct it from when
-        nothing was accepted)."""
-        if not self.method or not self.method.get("deduct_from_refund") or self.accepted_value() <= 0:
-            return Decimal("0")
-        return min(self.accepted_value(), Decimal(self.method["fee"]["amount"]))
+    def refund_reserved(self) -> Decimal:
+        """What this return's pending and succeeded refunds hold."""
+        return sum(self.refund_allocated.values(), Decimal(0)) + self.refund_shipping_allocated
 
-    def refundable_amount(self, *, pending: Decimal = Decimal("0")) -> Decimal:
-        return max(Decimal("0"), self.accepted_value() - self.fee_deduction() - self.refunded_total - pending)
-
-    def request_refund(self, *, refund_id: str, amount: Decimal, reason: str | None, actor: str, at: datetime) -> None:
+    def request_refund(
+        self,
+        *,
+        refund_id: str,
+        amount: Decimal,
+        allocation: RefundAllocation,
+        breakdown: dict[str, Any] | None,
+        reason: str | None,
+        actor: str,
+        at: datetime,
+        credit: Decimal | None = None,
+    ) -> None:
+        """A refund of `amount` starts: its allocation is held until it fails. The timeline keeps the breakdown
+        (deductions and fees with their reasons) so the merchant sees how the amount came about."""
         if self.status not in (S.COMPLETED, S.REFUNDED):
             raise InvalidTransition(
                 self.status.value, "refund", detail=f"a '{self.status.value}' return cannot be refunded"
             )
+        if allocation.total != amount:
+            raise ValueError("the allocation does not add up to the amount")
+        for line_item_id, share in allocation.lines.items():
+            self.refund_allocated[line_item_id] = self.refund_allocated.get(line_item_id, Decimal(0)) + share
+        for line_item_id, units in allocation.quantities.items():
+            self.refund_quantities[line_item_id] = self.refund_quantities.get(line_item_id, 0) + units
+        self.refund_shipping_allocated += allocation.shipping
         self.refund = RefundSummary(id=refund_id, status="pending", amount=amount, currency=self.currency)
         self._record(
             "refund.requested",
@@ -666,7 +688,10 @@ class Return:
             at,
             refund_id=refund_id,
             amount=Money(amount, self.currency).to_dict(),
+            method=self.refund_method,
+            **({"store_credit": Money(credit, self.currency).to_dict()} if credit is not None else {}),
             **({"reason": reason} if reason else {}),
+            **({"breakdown": breakdown} if breakdown else {}),
         )
 
     def refund_succeeded(self, *, refund_id: str, amount: Decimal, actor: str, at: datetime) -> None:
@@ -676,7 +701,16 @@ class Return:
         if self.status == S.COMPLETED:
             self._move(S.REFUNDED, actor, at, refund_id=refund_id)
 
-    def refund_failed(self, *, refund_id: str, amount: Decimal, error: str, actor: str, at: datetime) -> None:
+    def refund_failed(
+        self, *, refund_id: str, amount: Decimal, allocation: RefundAllocation, error: str, actor: str, at: datetime
+    ) -> None:
+        """The refund did not reach the shop: its share is free again for a new click."""
+        for line_item_id, share in allocation.lines.items():
+            left = self.refund_allocated.get(line_item_id, Decimal(0)) - share
+            self.refund_allocated[line_item_id] = max(Decimal(0), left)
+        for line_item_id, units in allocation.quantities.items():
+            self.refund_quantities[line_item_id] = max(0, self.refund_quantities.get(line_item_id, 0) - units)
+        self.refund_shipping_allocated = max(Decimal(0), self.refund_shipping_allocated - allocation.shipping)
         self.refund = RefundSummary(id=refund_id, status="failed", amount=amount, currency=self.currency)
         self._record("refund.failed", actor, at, refund_id=refund_id, error=error)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import unicodedata
 from datetime import datetime
 
@@ -106,3 +107,40 @@ def verify_shippo(
     # compare against every v1 (a rotating secret may send two), without stopping at the first match
     matches = [_same(expected, candidate) for candidate in received]
     return any(matches)
+
+
+# ----- shop systems (order webhooks) -------------------------------------------------------------------------------
+def verify_shopify(secret: str, body: bytes, header: str | None) -> bool:
+    """`X-Shopify-Hmac-SHA256`: base64 HMAC-SHA256(secret, raw body); the secret is the app's client secret, or the
+    signing key the shop admin shows for webhooks created there."""
+    return _same(base64_hmac(secret, body), header)
+
+
+#: What WordPress' wp_specialchars_decode(..., ENT_QUOTES) turns back into characters (one pass, like its strtr).
+_WP_ENTITY = re.compile(r"&(lt|gt|amp|quot|#0*(?:34|38|39|60|62)|#[xX]0*(?:22|26|27));")
+_WP_CHARS = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "34": '"', "38": "&", "39": "'", "60": "<", "62": ">"}
+_WP_HEX = {"22": '"', "26": "&", "27": "'"}
+
+
+def _wp_char(found: re.Match[str]) -> str:
+    name = found[1]
+    if name.startswith(("#x", "#X")):
+        return _WP_HEX[name[2:].lstrip("0")]
+    if name.startswith("#"):
+        return _WP_CHARS[name[1:].lstrip("0")]
+    return _WP_CHARS[name]
+
+
+def woocommerce_key(secret: str) -> str:
+    """The HMAC key WooCommerce uses: the stored secret through wp_specialchars_decode(ENT_QUOTES), as in
+    WC_Webhook::generate_signature (a secret stored as `a&amp;b` signs with `a&b`)."""
+    return _WP_ENTITY.sub(_wp_char, secret)
+
+
+def woocommerce_signature(secret: str, body: bytes) -> str:
+    """`X-WC-Webhook-Signature`: base64 HMAC-SHA256(secret, raw body)."""
+    return base64_hmac(woocommerce_key(secret), body)
+
+
+def verify_woocommerce(secret: str, body: bytes, header: str | None) -> bool:
+    return _same(woocommerce_signature(secret, body), header)

@@ -12,6 +12,7 @@ from chalicelib.domain.addresses import Address
 from chalicelib.domain.checklists import NO_CHECKLISTS, Checklists
 from chalicelib.domain.customs import CustomsDefaults
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
+from chalicelib.domain.refund_calc import RefundPolicy
 from chalicelib.domain.routing import DEFAULT_ROUTING, Routing
 
 
@@ -136,6 +137,9 @@ class RefundSettings:
     auto_refund_grades: list[str] = field(default_factory=lambda: ["A", "B", "C"])
     webhook_url: str | None = None
     has_webhook_secret: bool = False
+    policy: RefundPolicy = field(default_factory=RefundPolicy)  # deductions, fees, original shipping
+    store_credit: bool = False  # customers may choose store credit (a Shopify gift card) instead of money back
+    store_credit_bonus_percent: Decimal = Decimal(0)  # added to a store-credit refund to keep the revenue
 
     def covers(self, grades: set[str]) -> bool:
         """Whether an automatic refund may go out for items of these grades."""
@@ -143,6 +147,8 @@ class RefundSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> RefundSettings:
+        """From stored settings or a validated request body; bad policy values raise ValidationFailed naming the
+        field."""
         if not data:
             return cls()
         return cls(
@@ -151,6 +157,9 @@ class RefundSettings:
             auto_refund_grades=list(data.get("auto_refund_grades") or ["A", "B", "C"]),
             webhook_url=data.get("webhook_url"),
             has_webhook_secret=bool(data.get("has_webhook_secret", False)),
+            policy=RefundPolicy.from_dict(data.get("policy") or {}),
+            store_credit=bool(data.get("store_credit", False)),
+            store_credit_bonus_percent=Decimal(str(data.get("store_credit_bonus_percent") or "0")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,6 +169,9 @@ class RefundSettings:
             "auto_refund_grades": self.auto_refund_grades,
             "webhook_url": self.webhook_url,
             "has_webhook_secret": self.has_webhook_secret,
+            "policy": self.policy.to_dict(),
+            "store_credit": self.store_credit,
+            "store_credit_bonus_percent": str(self.store_credit_bonus_percent),
         }
 
 

@@ -14,14 +14,24 @@ from chalicelib.domain.orders import Delivery, Order, OrderItem
 _EXTRA_KEYS = ("hs_code", "country_of_origin", "weight_grams", "external_id")
 
 
-def upsert_order(c: Container, merchant_id: str, data: dict[str, Any]) -> tuple[Order, bool]:
-    """Create or replace an order by order_number; quantities already returned are kept. (order, created)."""
+def upsert_order(
+    c: Container, merchant_id: str, data: dict[str, Any], *, source: str = "api", keep_deliveries: bool = False
+) -> tuple[Order, bool]:
+    """Create or replace an order by order_number; quantities already returned and amounts already refunded are
+    kept. (order, created).
+
+    `keep_deliveries`: a line reported without delivery pieces keeps the pieces it has (a shop's order update
+    carries no delivery dates; its fulfillment webhooks brought them)."""
     for _attempt in range(3):
         existing = c.store.get_order(merchant_id, data["order_number"])
         returned = {i.line_item_id: i.returned_quantity for i in existing.items} if existing else {}
+        pieces = {i.line_item_id: i.deliveries for i in existing.items} if existing else {}
         items = []
         for idx, raw in enumerate(data["items"]):
             already = returned.get(raw["line_item_id"], 0)
+            deliveries = [Delivery(d["quantity"], d["delivered_at"], d.get("ref")) for d in raw.get("deliveries") or []]
+            if not deliveries and keep_deliveries:
+                deliveries = list(pieces.get(raw["line_item_id"], []))
             if sum(d["quantity"] for d in raw.get("deliveries") or []) > raw["quantity"]:
                 raise ValidationFailed.at(["items", idx, "deliveries"], "more pieces delivered than ordered")
             if raw["quantity"] < already:
@@ -37,7 +47,8 @@ def upsert_order(c: Container, merchant_id: str, data: dict[str, Any]) -> tuple[
                     delivered_at=raw.get("delivered_at"),
                     returned_quantity=already,
                     extra={k: raw[k] for k in _EXTRA_KEYS if raw.get(k) is not None},
-                    deliveries=[Delivery(d["quantity"], d["delivered_at"]) for d in raw.get("deliveries") or []],
+                    deliveries=deliveries,
+                    paid_total=Decimal(raw["paid_total"]) if raw.get("paid_total") is not None else None,
                 )
             )
         order = Order(
@@ -53,6 +64,11 @@ def upsert_order(c: Container, merchant_id: str, data: dict[str, Any]) -> tuple[
             return_tracking_numbers=list(data.get("return_tracking_numbers") or []),
             used_return_tracking_numbers=list(existing.used_return_tracking_numbers) if existing else [],
             open_withdrawal_id=existing.open_withdrawal_id if existing else None,
+            external_id=data.get("external_id") or (existing.external_id if existing else None),
+            source=source,
+            shipping_paid=Decimal(data.get("shipping_paid") or "0"),
+            refunded=dict(existing.refunded) if existing else {},
+            shipping_refunded=existing.shipping_refunded if existing else Decimal(0),
             version=existing.version if existing else None,
         )
         try:
@@ -60,6 +76,30 @@ def upsert_order(c: Container, merchant_id: str, data: dict[str, Any]) -> tuple[
         except ConcurrentModification:
             continue
         return order, existing is None
+    raise ConcurrentModification("the order changed concurrently; retry")
+
+
+def record_deliveries(
+    c: Container, merchant_id: str, order_number: str, pieces: list[tuple[str, int, datetime, str | None]]
+) -> Order | None:
+    """Delivered pieces a shop reported (line_item_id, quantity, delivered_at, fulfillment ref). Lines the order
+    does not have are skipped; a repeated report of the same fulfillment changes nothing. None: no such order."""
+    for _attempt in range(3):
+        order = c.store.get_order(merchant_id, order_number)
+        if order is None:
+            return None
+        changed = False
+        for line_item_id, quantity, at, ref in pieces:
+            item = order.item(line_item_id)
+            if item is not None and item.add_delivery(quantity, at, ref):
+                changed = True
+        if not changed:
+            return order
+        try:
+            c.store.save_order(order, c.now())
+        except ConcurrentModification:
+            continue
+        return order
     raise ConcurrentModification("the order changed concurrently; retry")
 
 

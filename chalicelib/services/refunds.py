@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from chalicelib.adapters.dynamodb.keys import Marker, return_pk
 from chalicelib.bootstrap import Container
-from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict, ValidationFailed
+from chalicelib.domain import refunds as refund_domain
+from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict
 from chalicelib.domain.identifiers import new_id
-from chalicelib.domain.money import Money, quantize
-from chalicelib.domain.returns import ReturnStatus
+from chalicelib.domain.money import Money
+from chalicelib.domain.orders import Order
+from chalicelib.domain.refunds import RefundAllocation
+from chalicelib.domain.returns import Return, ReturnStatus
 from chalicelib.domain.signatures import boomerang_signature
+from chalicelib.domain.tenants import Merchant
 from chalicelib.observability import logger
 from chalicelib.services.common import check_tenant, commit
 from chalicelib.services.tenants import WEBHOOK_SECRET
 
 
 class RefundTargetError(Exception):
-    """The refund target did not confirm (non-2xx, timeout): the state machine retries by this class name."""
+    """The refund target did not confirm. `transient`: worth another attempt (timeouts, 429, 5xx);
+    `retry_after`: seconds the target asked us to wait."""
+
+    def __init__(self, detail: str, *, transient: bool = True, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.transient = transient
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,9 @@ def issue_refund(
     idempotency_key: str | None,
     actor: str,
 ) -> RefundResult:
+    """Start a refund of `amount` (default: all that is still refundable). The same `Idempotency-Key` answers the
+    first result. The refund's share is held on the return and the order in the same transaction as the refund
+    record, so two clicks with different keys can never refund the same money twice."""
     key = idempotency_key or new_id("idem")
     marker_sk = f"IDEM#{key}"
     for _attempt in range(5):
@@ -54,43 +67,54 @@ def issue_refund(
             return RefundResult(rec.refund_id, rec.status, False)
         ret = c.store.get_return(return_id)
         check_tenant(ret, merchant_id=merchant_id)
-        pending = c.store.pending_refund_total(return_id)
-        refundable = ret.refundable_amount(pending=pending)
-        if ret.status in (ReturnStatus.COMPLETED, ReturnStatus.REFUNDED) and refundable == 0:
+        merchant, order, _ = c.store.load_for_return_creation(merchant_id, ret.order_number)
+        settings = merchant.refunds
+        the_plan = refund_domain.plan(ret, order, settings.policy)
+        if ret.status in (ReturnStatus.COMPLETED, ReturnStatus.REFUNDED) and the_plan.refundable == 0:
             raise Conflict("nothing is left to refund on this return")
-        if amount is not None:
-            value = quantize(amount, ret.currency)
-            if value <= 0:
-                raise ValidationFailed.at(["amount"], "must be greater than zero")
-            if value > refundable:
-                raise ValidationFailed.at(
-                    ["amount"],
-                    f"at most {Money(refundable, ret.currency).to_dict()['amount']} "
-                    f"{ret.currency} can still be refunded",
-                )
-        else:
-            value = refundable
+        value = refund_domain.choose_amount(the_plan, amount, ret.currency)
+        allocation = refund_domain.allocate(the_plan, ret, value)
+        store_credit = ret.refund_method == "store_credit" and settings.store_credit
+        credit = (
+            refund_domain.store_credit_value(value, settings.store_credit_bonus_percent, ret.currency)
+            if store_credit
+            else None
+        )
         refund_id = new_id("rf")
         now = c.now()
-        ret.request_refund(refund_id=refund_id, amount=value, reason=reason, actor=actor, at=now)
-        merchant = c.store.get_merchant(merchant_id)
+        breakdown = the_plan.breakdown.to_dict()
+        if amount is not None:
+            breakdown["override"] = {"amount": str(value), "calculated": str(the_plan.refundable)}
+        ret.request_refund(
+            refund_id=refund_id,
+            amount=value,
+            allocation=allocation,
+            breakdown=breakdown,
+            reason=reason,
+            actor=actor,
+            at=now,
+            credit=credit,
+        )
+        if order is not None:
+            refund_domain.reserve(order, allocation)
         rec = c.store.refund_record(
             ret,
             refund_id=refund_id,
             amount=value,
             reason=reason,
-            target=merchant.refunds.target,
+            target=settings.target,
             now=now,
-            items=[
-                {
-                    "line_item_id": i.line_item_id,
-                    "sku": i.sku,
-                    "quantity": i.refundable_quantity(),
-                    "grade": i.grade.value if i.grade else None,
-                }
-                for i in ret.items
-                if i.refundable_quantity()
-            ],
+            items=_refund_items(ret, order, allocation),
+            details={
+                "allocation": allocation.to_dict(),
+                "kind": "store_credit" if store_credit else "money",
+                **(
+                    {"credit": str(credit), "bonus_percent": str(settings.store_credit_bonus_percent)}
+                    if credit is not None
+                    else {}
+                ),
+                "breakdown": breakdown,
+            },
         )
         try:
             commit(
@@ -98,6 +122,8 @@ def issue_refund(
                 ret,
                 markers=(Marker(pk=return_pk(return_id), sk=marker_sk, data={"refund_id": refund_id}),),
                 extra=(rec,),
+                order=order,
+                now=now,
             )
         except (AlreadyApplied, ConcurrentModification):
             continue
@@ -105,6 +131,29 @@ def issue_refund(
         logger.info("refund requested", return_id=return_id, refund_id=refund_id)
         return RefundResult(refund_id, "pending", True)
     raise ConcurrentModification("the return changed concurrently; retry")
+
+
+def _refund_items(ret: Return, order: Order | None, allocation: RefundAllocation) -> list[dict[str, Any]]:
+    """The refund's lines as the webhook target and the refund history show them."""
+    out = []
+    for item in ret.items:
+        share = allocation.lines.get(item.line_item_id)
+        units = allocation.quantities.get(item.line_item_id, 0)
+        if share is None and not units:
+            continue
+        line = order.item(item.line_item_id) if order else None
+        out.append(
+            {
+                "line_item_id": item.line_item_id,
+                "sku": item.sku,
+                "quantity": units,
+                "amount": str(share or Decimal(0)),
+                "grade": item.grade.value if item.grade else None,
+                "disposition": item.disposition.value if item.disposition else None,
+                "external_id": (line.extra.get("external_id") if line else None) or None,
+            }
+        )
+    return out
 
 
 def _start(c: Container, refund_id: str, return_id: str) -> None:
@@ -120,64 +169,285 @@ def auto_refund(c: Container, return_id: str) -> dict[str, Any]:
     grades = {i.grade.value for i in ret.items if i.grade and i.refundable_quantity()}
     if not grades or not merchant.refunds.covers(grades):
         return {"refund_id": None, "reason": "waiting for the merchant"}
-    result = issue_refund(
-        c,
-        merchant_id=ret.merchant_id,
-        return_id=return_id,
-        amount=None,
-        reason="automatic",
-        idempotency_key=f"auto-{return_id}",
-        actor="system:auto_refund",
-    )
+    try:
+        result = issue_refund(
+            c,
+            merchant_id=ret.merchant_id,
+            return_id=return_id,
+            amount=None,
+            reason="automatic",
+            idempotency_key=f"auto-{return_id}",
+            actor="system:auto_refund",
+        )
+    except Conflict:  # deductions and fees took everything: nothing to send
+        return {"refund_id": None, "reason": "nothing to refund"}
     return {"refund_id": result.refund_id}
 
 
 def send_refund(c: Container, return_id: str, refund_id: str) -> dict[str, Any]:
-    """Deliver a pending refund to the merchant's target. Never sends again once it succeeded."""
+    """One attempt to deliver a pending refund to the merchant's target. Never sends again once it succeeded.
+
+    Answers the state machine with `status`: `succeeded` (or the refund's settled status), `retry` with
+    `wait_seconds` (a transient failure; Retry-After honoured), or `give_up` with `error` (a final refusal, or the
+    attempts or the deadline are used up) after which the state machine marks the refund failed."""
     rec = c.store.get_refund(return_id, refund_id)
     if rec.status != "pending":
         return {"refund_id": refund_id, "status": rec.status}
     attempt = c.store.refund_attempt(return_id, refund_id, c.now())
+    attempts = int(attempt.attempts)
+    policy = _retry_policy(c)
+    elapsed = (c.now() - _parse_time(rec.created_at)).total_seconds()
+    if attempts > policy.max_attempts or elapsed + policy.attempt_seconds > policy.deadline_seconds:
+        # a task retried after its Lambda failed or timed out: no attempt beyond the contract's bounds
+        return {"refund_id": refund_id, "status": "give_up", "error": rec.error or "no confirmation in time"}
+    try:
+        reference = _deliver(c, rec, first_attempt=attempts <= 1)
+    except RefundTargetError as exc:
+        elapsed = (c.now() - _parse_time(rec.created_at)).total_seconds()
+        wait = policy.next_wait(attempts, elapsed, exc.retry_after) if exc.transient else None
+        c.store.refund_attempt_failed(return_id, refund_id, f"attempt {attempts}: {exc}")
+        logger.warning(
+            "refund attempt failed",
+            return_id=return_id,
+            refund_id=refund_id,
+            attempt=attempts,
+            transient=exc.transient,
+            retry_in=wait,
+        )
+        if wait is None:
+            return {"refund_id": refund_id, "status": "give_up", "error": f"attempt {attempts}: {exc}"}
+        return {"refund_id": refund_id, "status": "retry", "wait_seconds": wait, "error": str(exc)}
+    return record_refund_result(c, return_id, refund_id, succeeded=True, error=None, reference=reference)
+
+
+def _retry_policy(c: Container) -> refund_domain.RetryPolicy:
+    st = c.settings
+    return refund_domain.RetryPolicy(
+        max_attempts=st.refund_max_attempts,
+        deadline_seconds=st.refund_deadline_seconds,
+        base_seconds=st.refund_retry_base_seconds,
+        max_wait_seconds=st.refund_retry_max_wait_seconds,
+        attempt_seconds=min(60, st.refund_deadline_seconds // 5),
+    )
+
+
+def _parse_time(raw: str) -> datetime:
+    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+
+
+def _deliver(c: Container, rec: Any, *, first_attempt: bool) -> dict[str, Any] | None:
+    """Hand the refund to its target; what the target calls it (shop refund or gift card id), if anything.
+    Raises RefundTargetError (transient or final)."""
+    if rec.target == "manual":
+        return None
+    ret = c.store.get_return(rec.return_id)
+    merchant = c.store.get_merchant(ret.merchant_id)
     if rec.target == "webhook":
-        ret = c.store.get_return(return_id)
-        merchant = c.store.get_merchant(ret.merchant_id)
-        secret = c.secrets.get(ret.merchant_id, WEBHOOK_SECRET)
-        if not merchant.refunds.webhook_url or not secret:
-            raise RefundTargetError("refund webhook is not configured")
-        body = json.dumps(
-            {
-                "refund_id": refund_id,
-                "return_id": return_id,
-                "order_number": ret.order_number,
-                "amount": Money(Decimal(rec.amount), rec.currency).to_dict(),
-                "items": rec.items or [],
+        _deliver_webhook(c, rec, ret, merchant)
+        return None
+    if rec.target == "shop":
+        return _deliver_shop(c, rec, ret, merchant, first_attempt=first_attempt)
+    raise RefundTargetError(f"unknown refund target '{rec.target}'", transient=False)
+
+
+def _deliver_webhook(c: Container, rec: Any, ret: Return, merchant: Merchant) -> None:
+    secret = c.secrets.get(ret.merchant_id, WEBHOOK_SECRET)
+    if not merchant.refunds.webhook_url or not secret:
+        raise RefundTargetError("refund webhook is not configured", transient=False)
+    details = rec.details or {}
+    body = json.dumps(
+        {
+            "refund_id": rec.refund_id,
+            "return_id": ret.id,
+            "order_number": ret.order_number,
+            "amount": Money(Decimal(rec.amount), rec.currency).to_dict(),
+            "items": rec.items or [],
+            **(
+                {"store_credit": Money(Decimal(details["credit"]), rec.currency).to_dict()}
+                if details.get("kind") == "store_credit"
+                else {}
+            ),
+        },
+        separators=(",", ":"),
+    ).encode()
+    try:
+        resp = c.http.post(
+            merchant.refunds.webhook_url,
+            data=body,
+            timeout=10,
+            headers={
+                "Content-Type": "application/json",
+                "X-Boomerang-Signature": boomerang_signature(secret, body),
+                "Idempotency-Key": rec.refund_id,
+                "User-Agent": "Boomerang-Refunds/1",
             },
-            separators=(",", ":"),
-        ).encode()
-        try:
-            resp = c.http.post(
-                merchant.refunds.webhook_url,
-                data=body,
-                timeout=10,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Boomerang-Signature": boomerang_signature(secret, body),
-                    "Idempotency-Key": refund_id,
-                    "User-Agent": "Boomerang-Refunds/1",
-                },
+        )
+    except Exception as exc:  # timeouts, connection errors
+        raise RefundTargetError(type(exc).__name__) from None
+    if not 200 <= resp.status_code < 300:
+        raise RefundTargetError(f"HTTP {resp.status_code}", retry_after=_retry_after(resp.headers.get("Retry-After")))
+
+
+def _retry_after(raw: str | None) -> float | None:
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+_RESTOCK = {"restock": "restock", "refurbish": "refurbish"}
+
+
+def _shop_request(rec: Any, ret: Return, order: Order | None, merchant: Merchant) -> Any:
+    """What goes to the shop for this refund: a gift card (store credit) or a refund of the order's lines.
+    Raises RefundTargetError (final) when the order cannot be found in the shop."""
+    from chalicelib.adapters.shops.base import GiftCardRequest, ShopRefundLine, ShopRefundRequest
+
+    details = rec.details or {}
+    if details.get("kind") == "store_credit":
+        return GiftCardRequest(
+            refund_id=rec.refund_id,
+            currency=rec.currency,
+            amount=Decimal(details["credit"]),
+            note=f"store credit for return {ret.id}",
+            customer_email=order.email if order else None,
+            order_external_id=order.external_id if order else None,
+        )
+    if order is None or not order.external_id:
+        raise RefundTargetError(
+            "the order has no shop order id: orders must come from the shop (webhook) or carry external_id",
+            transient=False,
+        )
+    lines = []
+    for item in rec.items or []:
+        units = int(item.get("quantity") or 0)
+        if units < 1:
+            continue
+        line = order.item(item["line_item_id"])
+        external = (line.extra.get("external_id") if line else None) or item["line_item_id"]
+        lines.append(
+            ShopRefundLine(
+                external_line_id=str(external),
+                quantity=units,
+                amount=Decimal(item.get("amount") or "0"),
+                restock=_RESTOCK.get(item.get("disposition") or "", "no_restock"),
             )
-        except Exception as exc:  # timeouts, connection errors
-            raise RefundTargetError(f"attempt {attempt.attempts}: {type(exc).__name__}") from None
-        if not 200 <= resp.status_code < 300:
-            raise RefundTargetError(f"attempt {attempt.attempts}: HTTP {resp.status_code}")
-    elif rec.target not in ("manual", "webhook"):
-        raise RefundTargetError(f"refund target '{rec.target}' is not available yet")
-    return record_refund_result(c, return_id, refund_id, succeeded=True, error=None)
+        )
+    return ShopRefundRequest(
+        refund_id=rec.refund_id,
+        order_external_id=order.external_id,
+        currency=rec.currency,
+        amount=Decimal(rec.amount),
+        lines=tuple(lines),
+        note=rec.reason,
+        location_id=(merchant.shop or {}).get("location_id"),
+        shipping_amount=RefundAllocation.from_dict(details.get("allocation")).shipping,
+    )
+
+
+def _find_in_shop(shop: Any, request: Any) -> dict[str, Any] | None:
+    """The shop's reference of this refund (or gift card) if the shop already has it."""
+    from chalicelib.adapters.shops.base import GiftCardRequest
+
+    if isinstance(request, GiftCardRequest):
+        card = shop.find_gift_card(request)
+        return {"gift_card_id": card.shop_gift_card_id, "last_characters": card.last_characters} if card else None
+    found = shop.find_refund(request)
+    return {"shop_refund_id": found.shop_refund_id} if found else None
+
+
+def _deliver_shop(c: Container, rec: Any, ret: Return, merchant: Merchant, *, first_attempt: bool) -> dict[str, Any]:
+    """Refund (or issue the store-credit gift card) in the merchant's shop exactly once: the refund id is the
+    shop's idempotency key and is written into the shop's note; after a first attempt whose answer may have
+    been lost, the shop is asked for it before anything is sent again."""
+    from chalicelib.adapters.shops.base import GiftCardRequest, ShopError
+
+    shop = c.shop(merchant.id, merchant.shop)
+    if shop is None:
+        raise RefundTargetError("the shop is not connected (PUT /v1/settings/shop)", transient=False)
+    order = c.store.get_order(ret.merchant_id, ret.order_number)
+    request = _shop_request(rec, ret, order, merchant)
+    try:
+        found = None if first_attempt else _find_in_shop(shop, request)
+        if found is not None:
+            return found
+        if isinstance(request, GiftCardRequest):
+            card = shop.create_gift_card(request)
+            return {"gift_card_id": card.shop_gift_card_id, "last_characters": card.last_characters}
+        result = shop.refund(request)
+    except ShopError as exc:
+        raise RefundTargetError(exc.detail, transient=exc.transient, retry_after=exc.retry_after) from None
+    reference: dict[str, Any] = {"shop_refund_id": result.shop_refund_id}
+    if order is not None and hasattr(shop, "dispose_returned_items"):
+        reference["dispositions"] = _record_dispositions(shop, ret, order, merchant)
+    return reference
+
+
+def _record_dispositions(shop: Any, ret: Return, order: Order, merchant: Merchant) -> str:
+    """Where the merchant uses Shopify's own Returns, record the warehouse's verdict on them (A restocked, B
+    processing required, C not restocked, units that never arrived missing). Best effort after the refund went
+    through: a failure is logged and shown on the refund, never undoes or repeats the refund. Repeating it
+    records nothing twice (the adapter counts what is already disposed)."""
+    from chalicelib.adapters.shops.base import DispositionLine, ShopError
+    from chalicelib.adapters.shops.shopify import GRADE_DISPOSITIONS, MISSING_DISPOSITION
+
+    lines = []
+    for item in ret.items:
+        line = order.item(item.line_item_id)
+        external = line.extra.get("external_id") if line else None
+        if not external:
+            continue
+        received = item.received_quantity or 0
+        if item.grade is not None and received > 0:
+            lines.append(DispositionLine(str(external), received, GRADE_DISPOSITIONS[item.grade.value]))
+        if item.quantity > received:
+            lines.append(DispositionLine(str(external), item.quantity - received, MISSING_DISPOSITION))
+    if not lines:
+        return "nothing to record"
+    try:
+        result = shop.dispose_returned_items(order.external_id, lines, (merchant.shop or {}).get("location_id"))
+    except ShopError as exc:
+        logger.warning("recording dispositions in the shop failed", return_id=ret.id, transient=exc.transient)
+        return f"not recorded: {exc.detail}"
+    if not result.shopify_return_found:
+        return "no Shopify return for this order"
+    return f"{result.disposed} recorded, {result.skipped} already recorded"
+
+
+def settle_lost_refund(c: Container, return_id: str, refund_id: str) -> dict[str, Any] | None:
+    """Before a refund is marked failed: did the shop take it after all (an answer lost on every attempt)?
+    The shop's reference if so, None otherwise (or when the shop cannot be asked)."""
+    rec = c.store.get_refund(return_id, refund_id)
+    if rec.status != "pending" or rec.target != "shop" or not rec.attempts:
+        return None
+    try:
+        ret = c.store.get_return(rec.return_id)
+        merchant = c.store.get_merchant(ret.merchant_id)
+        shop = c.shop(merchant.id, merchant.shop)
+        if shop is None:
+            return None
+        order = c.store.get_order(ret.merchant_id, ret.order_number)
+        return _find_in_shop(shop, _shop_request(rec, ret, order, merchant))
+    except Exception:  # the shop still fails: the refund is failed, the merchant may click again
+        logger.warning("refund lookup before failing it did not answer", return_id=return_id, refund_id=refund_id)
+        return None
 
 
 def record_refund_result(
-    c: Container, return_id: str, refund_id: str, *, succeeded: bool, error: str | None
+    c: Container,
+    return_id: str,
+    refund_id: str,
+    *,
+    succeeded: bool,
+    error: str | None,
+    reference: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Settle a pending refund. A failure first asks the shop whether the refund arrived after all (then it
+    succeeded); a real failure gives the refund's share back to the return and the order."""
+    if not succeeded:
+        found = settle_lost_refund(c, return_id, refund_id)
+        if found is not None:
+            succeeded, error, reference = True, None, found
     status = "succeeded" if succeeded else "failed"
     for _attempt in range(5):
         rec = c.store.get_refund(return_id, refund_id)
@@ -186,14 +456,26 @@ def record_refund_result(
         ret = c.store.get_return(return_id)
         now = c.now()
         amount = Decimal(rec.amount)
+        order = None
         if succeeded:
             ret.refund_succeeded(refund_id=refund_id, amount=amount, actor="system:refunds", at=now)
         else:
+            allocation = RefundAllocation.from_dict((rec.details or {}).get("allocation"))
             ret.refund_failed(
-                refund_id=refund_id, amount=amount, error=error or "failed", actor="system:refunds", at=now
+                refund_id=refund_id,
+                amount=amount,
+                allocation=allocation,
+                error=error or "failed",
+                actor="system:refunds",
+                at=now,
             )
+            order = c.store.get_order(ret.merchant_id, ret.order_number)
+            if order is not None:
+                refund_domain.release(order, allocation)
         rec.status = status
         rec.error = error
+        if reference:
+            rec.details = {**(rec.details or {}), "shop_reference": reference}
         rec.updated_at = now.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         try:
             commit(
@@ -201,6 +483,8 @@ def record_refund_result(
                 ret,
                 markers=(Marker(pk=return_pk(return_id), sk=f"REFUNDDONE#{refund_id}", data={"status": status}),),
                 extra=(rec,),
+                order=order,
+                now=now,
             )
         except AlreadyApplied:
             continue
@@ -236,8 +520,22 @@ def list_refunds(c: Container, merchant_id: str, return_id: str) -> list[dict[st
             "target": r.target,
             "attempts": r.attempts,
             "error": r.error,
+            "kind": (r.details or {}).get("kind", "money"),
+            **(
+                {"store_credit": Money(Decimal(r.details["credit"]), r.currency).to_dict()}
+                if (r.details or {}).get("credit")
+                else {}
+            ),
+            "items": r.items or [],
+            "breakdown": (r.details or {}).get("breakdown"),
+            "shop_reference": _public_reference((r.details or {}).get("shop_reference")),
             "created_at": r.created_at,
             "updated_at": r.updated_at,
         }
         for r in c.store.list_refunds(return_id)
     ]
+
+
+def _public_reference(reference: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the merchant may see of the shop's reference (never a gift card's full code: we never hold it)."""
+    return dict(reference) if reference else None

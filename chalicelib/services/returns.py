@@ -13,6 +13,7 @@ from chalicelib.domain.customs import CustomsDeclaration, CustomsItem, customs_l
 from chalicelib.domain.errors import ConcurrentModification, NotFound, Unavailable, ValidationFailed
 from chalicelib.domain.identifiers import new_id, new_token
 from chalicelib.domain.methods import PREPRINTED, MethodOption, choose_method, offered_methods
+from chalicelib.domain.money import Money
 from chalicelib.domain.orders import Order, OrderItem, eligibility
 from chalicelib.domain.photos import thumbnail_key
 from chalicelib.domain.returns import Return, ReturnItem, ReturnStatus, TimelineEntry, iso
@@ -65,7 +66,16 @@ def portal_order(c: Container, merchant_id: str, order_number: str) -> dict[str,
         "order_number": order.order_number,
         "items": items,
         "reasons": [_reason_view(r) for r in merchant.policy.reasons],
+        "refund_options": refund_options(merchant),
     }
+
+
+def refund_options(merchant: Merchant) -> list[dict[str, Any]]:
+    """How the customer may be refunded: money back, and store credit (with the merchant's bonus) when offered."""
+    options: list[dict[str, Any]] = [{"type": "original"}]
+    if merchant.refunds.store_credit:
+        options.append({"type": "store_credit", "bonus_percent": str(merchant.refunds.store_credit_bonus_percent)})
+    return options
 
 
 def _context(
@@ -284,6 +294,7 @@ def request_return(
     warehouse_id: str | None = None,
     method_id: str | None = None,
     notify_customer: bool = True,
+    refund_method: str = "original",
 ) -> tuple[Return, list[TimelineEntry]]:
     """Validate the items and the method, make the label (and the customs declaration), then write return, timeline,
     the order's reserved quantities, the label's expiry marker and the link to a withdrawal in one transaction.
@@ -295,6 +306,8 @@ def request_return(
     return_id = new_id("ret")
     for _attempt in range(3):
         merchant, order, warehouse = _context(c, merchant_id, order_number, warehouse_id)
+        if refund_method == "store_credit" and not merchant.refunds.store_credit:
+            raise ValidationFailed.at(["refund_method"], "this shop does not offer store credit")
         items = _validate_lines(merchant, order, lines, c, actor=actor)
         options = _options(c, merchant, order, warehouse)
         option = choose_method(options, method_id)
@@ -317,6 +330,7 @@ def request_return(
         )
         ret.method = option.to_dict()
         ret.notify_customer = notify_customer
+        ret.refund_method = refund_method
         customs = _customs(merchant, order, ret, option)
         declaration, warnings = customs if customs else (None, [])
         if shipment is None:
@@ -471,6 +485,8 @@ def to_view(c: Container, ret: Return, timeline: list[TimelineEntry], *, audienc
         "parcel_photos": [] if audience == "customer" else photo_views(c, ret.parcel_photos),
         "timeline": entries,
         "refund": ret.refund.to_dict() if ret.refund else None,
+        "refund_method": ret.refund_method,
+        "refunded": Money(ret.refunded_total, ret.currency).to_dict(),
     }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib.bootstrap import Container
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.checklists import Checklists
+from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.guidelines import Guideline, check_compiles
 from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.routing import Routing
@@ -55,10 +56,29 @@ def put_guidelines(c: Container, merchant_id: str, guideline: dict[str, Any]) ->
     return parsed
 
 
+_POLICY_KEYS = (
+    "grade_deductions",
+    "restocking_fee_percent",
+    "return_shipping_fee",
+    "refund_original_shipping_when_complete",
+)
+
+
 def put_refund_settings(c: Container, merchant_id: str, settings: dict[str, Any]) -> RefundSettings:
+    """Replace the refund settings. Target `shop` needs a connected shop; store credit needs a Shopify shop (its
+    gift cards); both are 422 naming the field otherwise."""
     secret = settings.pop("webhook_secret", None)
-    current = c.store.get_merchant(merchant_id).refunds
-    parsed = RefundSettings.from_dict({**settings, "has_webhook_secret": current.has_webhook_secret})
+    merchant = c.store.get_merchant(merchant_id)
+    current = merchant.refunds
+    policy = {k: settings.pop(k) for k in _POLICY_KEYS if k in settings}
+    platform = (merchant.shop or {}).get("platform")
+    if settings.get("target") == "shop" and not platform:
+        raise ValidationFailed.at(["target"], "connect a shop first with PUT /v1/settings/shop")
+    if settings.get("store_credit") and platform != "shopify":
+        raise ValidationFailed.at(
+            ["store_credit"], "store credit is issued as Shopify gift cards: connect a Shopify shop"
+        )
+    parsed = RefundSettings.from_dict({**settings, "policy": policy, "has_webhook_secret": current.has_webhook_secret})
     if secret:
         c.secrets.put(merchant_id, WEBHOOK_SECRET, secret)
         parsed.has_webhook_secret = True
@@ -153,6 +173,12 @@ def put_shop(c: Container, merchant_id: str, data: dict[str, Any]) -> dict[str, 
     c.store.get_merchant(merchant_id)  # 404 before anything is written
     for name in SHOP_SECRETS[platform]:
         c.secrets.put(merchant_id, f"shop-{name.replace('_', '-')}", data[name])
+    if platform == "shopify" and not c.secrets.get(merchant_id, "shop-gift-card-key"):
+        # Gift card codes are derived from refund ids with this key, so a retried store-credit refund finds its
+        # card again; it must outlive access-token rotation, hence its own secret, made once.
+        import secrets as _random
+
+        c.secrets.put(merchant_id, "shop-gift-card-key", _random.token_urlsafe(32))
     public = {k: v for k, v in data.items() if k not in SHOP_SECRETS[platform]}
     c.store.update_merchant_settings(merchant_id, shop=public)
     return {**public, "secrets": sorted(SHOP_SECRETS[platform])}

@@ -380,7 +380,13 @@ def test_a_fee_deducted_from_the_refund_is_taken_off_the_refundable_amount(api: 
     it = ret.items[0]
     it.grade, it.disposition, it.received_quantity = Grade.A, Disposition.RESTOCK, 1
     ret.status = ReturnStatus.COMPLETED
-    assert str(ret.refundable_amount()) == "26.45"  # 29.95 - 3.50
+    from chalicelib.domain.refunds import plan
+
+    merchant = container().store.get_merchant(t["merchant"]["id"])
+    order = container().store.get_order(t["merchant"]["id"], ret.order_number)
+    the_plan = plan(ret, order, merchant.refunds.policy)
+    assert str(the_plan.refundable) == "26.45"  # 29.95 - 3.50
+    assert [f.reason for f in the_plan.breakdown.fees] == ["return method fee"]
 
 
 # ----- international, Swiss domestic -------------------------------------------------------------------------------

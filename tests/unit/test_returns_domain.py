@@ -284,22 +284,50 @@ def test_timeout_applies_the_default() -> None:
 
 
 def test_refund_amounts_and_states() -> None:
+    from chalicelib.domain.refund_calc import RefundPolicy
+    from chalicelib.domain.refunds import allocate, plan
+
     ret = inspected(clarify=False)
     assert ret.accepted_value() == Decimal("20.00")
-    ret.request_refund(refund_id="rf1", amount=Decimal("5.00"), reason=None, actor="m", at=T0)
-    assert ret.refundable_amount(pending=Decimal("5.00")) == Decimal("15.00")
+    first = plan(ret, None, RefundPolicy())
+    assert first.refundable == Decimal("20.00")
+    share = allocate(first, ret, Decimal("5.00"))
+    ret.request_refund(
+        refund_id="rf1", amount=Decimal("5.00"), allocation=share, breakdown=None, reason=None, actor="m", at=T0
+    )
+    assert plan(ret, None, RefundPolicy()).refundable == Decimal("15.00")  # the pending refund holds its share
     ret.refund_succeeded(refund_id="rf1", amount=Decimal("5.00"), actor="sys", at=T0)
     assert ret.status == ReturnStatus.REFUNDED
-    assert ret.refundable_amount() == Decimal("15.00")
-    ret.request_refund(refund_id="rf2", amount=Decimal("15.00"), reason=None, actor="m", at=T0)
-    ret.refund_succeeded(refund_id="rf2", amount=Decimal("15.00"), actor="sys", at=T0)
-    assert ret.refundable_amount() == Decimal("0")
+    second = plan(ret, None, RefundPolicy())
+    assert second.refundable == Decimal("15.00")
+    rest = allocate(second, ret, Decimal("15.00"))
+    ret.request_refund(
+        refund_id="rf2", amount=Decimal("15.00"), allocation=rest, breakdown=None, reason=None, actor="m", at=T0
+    )
+    ret.refund_failed(refund_id="rf2", amount=Decimal("15.00"), allocation=rest, error="shop down", actor="sys", at=T0)
+    assert plan(ret, None, RefundPolicy()).refundable == Decimal("15.00")  # a failed refund gives its share back
+    ret.request_refund(
+        refund_id="rf3", amount=Decimal("15.00"), allocation=rest, breakdown=None, reason=None, actor="m", at=T0
+    )
+    ret.refund_succeeded(refund_id="rf3", amount=Decimal("15.00"), actor="sys", at=T0)
+    assert plan(ret, None, RefundPolicy()).refundable == Decimal("0")
+
+
+from chalicelib.domain.refunds import RefundAllocation  # noqa: E402
 
 
 def test_refund_before_completion_is_refused() -> None:
     ret = received(1)
     with pytest.raises(InvalidTransition):
-        ret.request_refund(refund_id="rf", amount=Decimal("1"), reason=None, actor="m", at=T0)
+        ret.request_refund(
+            refund_id="rf",
+            amount=Decimal("1"),
+            allocation=RefundAllocation(lines={"L1": Decimal("1")}),
+            breakdown=None,
+            reason=None,
+            actor="m",
+            at=T0,
+        )
 
 
 def test_milestones_are_return_statuses_in_time_order() -> None:

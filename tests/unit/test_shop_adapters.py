@@ -32,7 +32,7 @@ from chalicelib.adapters.shops.shopify import RESTOCK_TYPES, ShopifyRefunds
 from chalicelib.adapters.shops.woocommerce import WooCommerceRefunds
 
 SHOP_DOMAIN = "boomerang-test.myshopify.com"
-SHOPIFY_URL = f"https://{SHOP_DOMAIN}/admin/api/2025-07/graphql.json"
+SHOPIFY_URL = f"https://{SHOP_DOMAIN}/admin/api/2026-04/graphql.json"
 SHOPIFY_TOKEN = "shpat_3c9f1e7d2b8a4c6e"
 WOO_BASE = "https://shop.example.com"
 WOO_KEY = "ck_5b1d9e8f7a6c4b3a2d1e"

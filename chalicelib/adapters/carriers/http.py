@@ -1,5 +1,6 @@
 """Plumbing the real carrier adapters share: credentials per account, HTTP calls with explicit timeouts and one
-mapping of failures to `CarrierError`, JSON and timestamp parsing, and turning a carrier's image into a PDF.
+mapping of failures to `CarrierError` (`CarrierHttp`: `chalicelib.adapters.http.OutboundHttp` set up for
+carriers), JSON and timestamp parsing, and turning a carrier's image into a PDF.
 
 Failure mapping (every adapter): a timeout, a connection error, HTTP 408, 429 or 5xx is transient (the same call
 may succeed later); 401/403 is "credentials rejected" and never repeats what was sent; any other 4xx is the
@@ -11,27 +12,19 @@ account's credential values masked.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
 from chalicelib.adapters.carriers.base import CarrierError, CredentialSource
+from chalicelib.adapters.http import CONNECT_TIMEOUT, ErrorDescriber, OutboundHttp, json_body, mask_values
 from chalicelib.observability import logger
 
 #: Seconds to wait for a connection, and for the answer once connected.
-CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
 TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
-
-_TRANSIENT_STATUSES = frozenset({408, 429})
-_MASK = "***"
-_MIN_MASKED_LENGTH = 4  # shorter values (e.g. a receiver id "deu") are not secret and would mangle messages
-
-#: Reads a carrier's error body into a short sentence (or None when there is nothing useful in it).
-ErrorDescriber = Callable[[requests.Response], str | None]
 
 
 class Credentials:
@@ -67,14 +60,17 @@ class Credentials:
 
     def mask(self, text: str) -> str:
         """`text` with every credential value this adapter has read replaced by ``***``."""
-        for value in sorted(set(self._cache.values()), key=len, reverse=True):
-            if len(value) >= _MIN_MASKED_LENGTH:
-                text = text.replace(value, _MASK)
-        return text
+        return mask_values(text, self._cache.values())
 
 
-class CarrierHttp:
-    """Requests to one carrier through the injected session: explicit timeouts and the shared failure mapping."""
+def carrier_error(detail: str, transient: bool, retry_after: float | None) -> CarrierError:
+    """`OutboundHttp`'s error factory for carriers (a carrier's Retry-After is not kept: nothing uses it)."""
+    return CarrierError(detail, transient=transient)
+
+
+class CarrierHttp(OutboundHttp[CarrierError]):
+    """`OutboundHttp` for one carrier: `CarrierError`, a 10 s read timeout, masking through the account's
+    `Credentials` (whatever was read so far), ``carrier=`` in the logs."""
 
     def __init__(
         self,
@@ -85,76 +81,22 @@ class CarrierHttp:
         credentials: Credentials,
         describe_error: ErrorDescriber,
     ) -> None:
-        self._session = session
-        self.carrier = carrier
-        self.display_name = display_name
-        self._credentials = credentials
-        self._describe_error = describe_error
-
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        ok: Sequence[int] = (200, 201),
-        auth: tuple[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = None,
-        params: Any = None,
-    ) -> requests.Response:
-        """The response if its status is in `ok`; otherwise, and on timeouts or connection errors, CarrierError."""
-        try:
-            response = self._session.request(
-                method, url, auth=auth, headers=dict(headers or {}), json=json, params=params, timeout=TIMEOUT
-            )
-        except requests.Timeout:  # before ConnectionError: a ConnectTimeout is both
-            self._log_failure(method, url, reason="timeout")
-            raise CarrierError(f"{self.display_name} did not answer in time; please try again.", transient=True)
-        except requests.ConnectionError:
-            self._log_failure(method, url, reason="connection error")
-            raise CarrierError(f"{self.display_name} could not be reached; please try again.", transient=True)
-        except requests.RequestException as exc:
-            self._log_failure(method, url, reason=type(exc).__name__)
-            raise CarrierError(f"The request to {self.display_name} failed; please try again.", transient=True)
-        if response.status_code in ok:
-            return response
-        raise self.error(method, url, response)
-
-    def error(self, method: str, url: str, response: requests.Response) -> CarrierError:
-        """The CarrierError for an unexpected answer (logged without body or credentials)."""
-        status = response.status_code
-        self._log_failure(method, url, status=status)
-        if status in (401, 403):
-            return CarrierError(f"{self.display_name}: carrier credentials rejected (HTTP {status}).")
-        if status in _TRANSIENT_STATUSES:
-            return CarrierError(
-                f"{self.display_name} is busy (HTTP {status}); please try again shortly.", transient=True
-            )
-        if status >= 500:
-            return CarrierError(f"{self.display_name} had a server error (HTTP {status}).", transient=True)
-        description = self._describe_error(response) or f"HTTP {status}"
-        return CarrierError(self.mask(f"{self.display_name} refused the request: {description}"))
-
-    def mask(self, text: str) -> str:
-        return self._credentials.mask(text)
-
-    def _log_failure(self, method: str, url: str, *, status: int | None = None, reason: str | None = None) -> None:
-        logger.warning(
-            "carrier request failed",
-            carrier=self.carrier,
-            method=method,
-            path=urlsplit(url).path,
-            status=status,
-            reason=reason,
+        super().__init__(
+            session,
+            kind="carrier",
+            vendor=carrier,
+            display_name=display_name,
+            make_error=carrier_error,
+            mask=credentials.mask,
+            timeout=TIMEOUT,
+            describe_error=describe_error,
         )
+        self.carrier = carrier
 
 
 def json_object(response: requests.Response, *, display_name: str) -> dict[str, Any]:
     """The response's JSON object; an answer that is not one is a carrier fault worth retrying."""
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
+    data = json_body(response)
     if not isinstance(data, dict):
         raise CarrierError(f"{display_name} sent an answer that could not be read.", transient=True)
     return data
@@ -162,10 +104,7 @@ def json_object(response: requests.Response, *, display_name: str) -> dict[str, 
 
 def error_body(response: requests.Response) -> dict[str, Any]:
     """The JSON object of an error response, or {} when there is none."""
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
+    data = json_body(response)
     return data if isinstance(data, dict) else {}
 
 

@@ -15,6 +15,8 @@ Key design (one table, three sparse GSIs; every request path is a GetItem, Batch
 | markers           | RETURN#<id>                          | CARRIEREVT#.. / IDEM#.. |
 | tracking token    | TRACKTOKEN#<token>                   | TRACKTOKEN              |
 | rate limit window | RATELIMIT#<scope>#<window>           | RATELIMIT               |
+| shop order link   | SHOPORDER#<merchant>#<platform>#<id> | SHOPORDER / FULFILLMENT#<fulfillment id> |
+| order import      | IMPORT#<merchant_id>#<import_id>     | IMPORT                  |
 
 GSI1 returns by merchant+status (gsi1pk MERCHANT#<id>#STATUS#<status>, gsi1sk <updated_at>#<id>);
 GSI2 returns by tracking number (gsi2pk TRACKING#<number>); GSI3 returns by merchant (gsi3pk MERCHANT#<id>#RETURNS).
@@ -210,6 +212,8 @@ class RefundRecord(Base):
     attempts = NumberAttribute(default=0)
     error = UnicodeAttribute(null=True)
     items = JSONAttribute(null=True)
+    # allocation {lines, shipping, quantities}, kind (money | store_credit), credit, shop_reference, breakdown
+    details = JSONAttribute(null=True)
 
 
 class _Gsi1(_Gsi):
@@ -313,6 +317,19 @@ class ParcelRecord(Base):
     by_warehouse = ParcelsByWarehouse()
 
 
+class ImportRecord(Base):
+    """pk IMPORT#<merchant_id>#<import_id>, sk IMPORT: an order import (CSV) and its report, kept for a while."""
+
+    class Meta(_Meta):
+        pass
+
+    merchant_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    report = JSONAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     WarehouseRecord,
     MerchantRecord,
@@ -326,6 +343,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     DisposalRecord,
     BillingRecord,
     ParcelRecord,
+    ImportRecord,
 )
 
 

@@ -18,6 +18,7 @@ from chalicelib.adapters.dynamodb.models import (
     BillingRecord,
     CounterRecord,
     DisposalRecord,
+    ImportRecord,
     MerchantRecord,
     OrderRecord,
     ParcelRecord,
@@ -45,6 +46,7 @@ from chalicelib.domain.returns import (
     TimelineEntry,
 )
 from chalicelib.domain.routing import Routing
+from chalicelib.domain.shop_orders import ShopOrderLink
 from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Warehouse
 from chalicelib.domain.withdrawals import Withdrawal
 
@@ -170,6 +172,10 @@ def _return_to_record(ret: Return) -> ReturnRecord:
             "label_expires_at": _iso(ret.label_expires_at) if ret.label_expires_at else None,
             "carrier_exception": ret.carrier_exception,
             "carrier_reference": ret.carrier_reference,
+            "refund_allocated": {k: str(v) for k, v in ret.refund_allocated.items()},
+            "refund_shipping_allocated": str(ret.refund_shipping_allocated),
+            "refund_quantities": ret.refund_quantities,
+            "refund_method": ret.refund_method,
         },
         gsi1pk=f"MERCHANT#{ret.merchant_id}#STATUS#{ret.status.value}",
         gsi1sk=f"{updated}#{ret.id}",
@@ -222,6 +228,10 @@ def _return_from_record(rec: ReturnRecord) -> Return:
         label_expires_at=_parse(details.get("label_expires_at")),
         carrier_exception=details.get("carrier_exception"),
         carrier_reference=details.get("carrier_reference"),
+        refund_allocated={k: Decimal(v) for k, v in (details.get("refund_allocated") or {}).items()},
+        refund_shipping_allocated=Decimal(details.get("refund_shipping_allocated") or "0"),
+        refund_quantities={k: int(v) for k, v in (details.get("refund_quantities") or {}).items()},
+        refund_method=details.get("refund_method") or "original",
         version=rec.version,
     )
 
@@ -252,7 +262,12 @@ def _order_to_record(order: Order, now: datetime) -> OrderRecord:
                 "tags": i.tags,
                 "delivered_at": _iso(i.delivered_at) if i.delivered_at else None,
                 "returned_quantity": i.returned_quantity,
-                **({"deliveries": [[d.quantity, _iso(d.delivered_at)] for d in i.deliveries]} if i.deliveries else {}),
+                **(
+                    {"deliveries": [[d.quantity, _iso(d.delivered_at), d.ref] for d in i.deliveries]}
+                    if i.deliveries
+                    else {}
+                ),
+                **({"paid_total": str(i.paid_total)} if i.paid_total is not None else {}),
                 **i.extra,
             }
             for i in order.items
@@ -261,6 +276,11 @@ def _order_to_record(order: Order, now: datetime) -> OrderRecord:
         details={
             "used_return_tracking_numbers": order.used_return_tracking_numbers,
             "open_withdrawal_id": order.open_withdrawal_id,
+            "external_id": order.external_id,
+            "source": order.source,
+            "shipping_paid": str(order.shipping_paid),
+            "refunded": {k: str(v) for k, v in order.refunded.items()},
+            "shipping_refunded": str(order.shipping_refunded),
         },
         updated_at=_iso(now),
     )
@@ -279,6 +299,7 @@ _ORDER_ITEM_KEYS = {
     "delivered_at",
     "returned_quantity",
     "deliveries",
+    "paid_total",
 }
 
 
@@ -303,13 +324,22 @@ def _order_from_record(rec: OrderRecord) -> Order:
                 delivered_at=_parse(i.get("delivered_at")),
                 returned_quantity=int(i.get("returned_quantity") or 0),
                 extra={k: v for k, v in i.items() if k not in _ORDER_ITEM_KEYS},
-                deliveries=[Delivery(int(q), _parse_req(at)) for q, at in i.get("deliveries") or []],
+                deliveries=[
+                    Delivery(int(piece[0]), _parse_req(piece[1]), piece[2] if len(piece) > 2 else None)
+                    for piece in i.get("deliveries") or []
+                ],
+                paid_total=Decimal(i["paid_total"]) if i.get("paid_total") is not None else None,
             )
             for i in rec.items
         ],
         return_tracking_numbers=list(rec.return_tracking_numbers or []),
         used_return_tracking_numbers=list((rec.details or {}).get("used_return_tracking_numbers") or []),
         open_withdrawal_id=(rec.details or {}).get("open_withdrawal_id"),
+        external_id=(rec.details or {}).get("external_id"),
+        source=(rec.details or {}).get("source") or "api",
+        shipping_paid=Decimal((rec.details or {}).get("shipping_paid") or "0"),
+        refunded={k: Decimal(v) for k, v in ((rec.details or {}).get("refunded") or {}).items()},
+        shipping_refunded=Decimal((rec.details or {}).get("shipping_refunded") or "0"),
         version=rec.version,
     )
 
@@ -927,6 +957,7 @@ class DynamoStore(FloorStore):
         target: str,
         now: datetime,
         items: list[dict[str, Any]],
+        details: dict[str, Any] | None = None,
     ) -> RefundRecord:
         return RefundRecord(
             pk=return_pk(ret.id),
@@ -943,6 +974,7 @@ class DynamoStore(FloorStore):
             updated_at=_iso(now),
             attempts=0,
             items=items,
+            details=details or {},
         )
 
     def get_refund(self, return_id: str, refund_id: str) -> RefundRecord:
@@ -959,14 +991,16 @@ class DynamoStore(FloorStore):
         )
         return rec
 
-    def pending_refund_total(self, return_id: str) -> Decimal:
-        total = Decimal("0")
-        for rec in RefundRecord.query(
-            return_pk(return_id), RefundRecord.sk.startswith("REFUND#"), consistent_read=True
-        ):
-            if rec.status == "pending":
-                total += Decimal(rec.amount)
-        return total
+    def refund_attempt_failed(self, return_id: str, refund_id: str, error: str) -> None:
+        """The last attempt's error, for the merchant's refund history while the refund is retried."""
+        try:
+            RefundRecord(pk=return_pk(return_id), sk=f"REFUND#{refund_id}").update(
+                actions=[RefundRecord.error.set(error[:500])],
+                condition=RefundRecord.pk.exists() & (RefundRecord.status == "pending"),
+            )
+        except UpdateError as exc:  # a failed condition: settled meanwhile, and its final error stands
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
 
     def list_refunds(self, return_id: str) -> list[RefundRecord]:
         return list(
@@ -1100,6 +1134,79 @@ class DynamoStore(FloorStore):
         CounterRecord(pk=key, sk="RATELIMIT").update(
             actions=[CounterRecord.hits.add(1), CounterRecord.expires_at.set(expires_at)]
         )
+
+    # ----- shop orders (webhooks) -------------------------------------------------------------------------
+    @staticmethod
+    def _shop_order_pk(merchant_id: str, platform: str, external_id: str) -> str:
+        return f"SHOPORDER#{merchant_id}#{platform}#{external_id}"
+
+    def get_shop_order(self, merchant_id: str, platform: str, external_id: str) -> ShopOrderLink | None:
+        """Which order a shop's order id stands for (written when the shop's order webhook was taken)."""
+        try:
+            rec = PointerRecord.get(
+                self._shop_order_pk(merchant_id, platform, external_id), "SHOPORDER", consistent_read=True
+            )
+        except DoesNotExist:
+            return None
+        data = dict(rec.data or {})
+        return ShopOrderLink(str(data["order_number"]), _parse(data.get("shop_updated_at")))
+
+    def put_shop_order(
+        self, merchant_id: str, platform: str, external_id: str, order_number: str, shop_updated_at: datetime | None
+    ) -> None:
+        """Idempotent put, after the order's upsert."""
+        PointerRecord(
+            pk=self._shop_order_pk(merchant_id, platform, external_id),
+            sk="SHOPORDER",
+            data={"order_number": order_number, "shop_updated_at": _iso(shop_updated_at) if shop_updated_at else None},
+            created_at=_iso(datetime.now(UTC)),
+        ).save()
+
+    def put_shop_fulfillment(
+        self, merchant_id: str, platform: str, external_id: str, fulfillment_id: str, lines: dict[str, int]
+    ) -> None:
+        """The lines of a shop's fulfillment (its later delivery events name only the fulfillment). Idempotent."""
+        PointerRecord(
+            pk=self._shop_order_pk(merchant_id, platform, external_id),
+            sk=f"FULFILLMENT#{fulfillment_id}",
+            data={"lines": lines},
+            created_at=_iso(datetime.now(UTC)),
+        ).save()
+
+    def get_shop_fulfillment(
+        self, merchant_id: str, platform: str, external_id: str, fulfillment_id: str
+    ) -> dict[str, int] | None:
+        try:
+            rec = PointerRecord.get(
+                self._shop_order_pk(merchant_id, platform, external_id),
+                f"FULFILLMENT#{fulfillment_id}",
+                consistent_read=True,
+            )
+        except DoesNotExist:
+            return None
+        return {str(k): int(v) for k, v in dict((rec.data or {}).get("lines") or {}).items()}
+
+    # ----- order imports ------------------------------------------------------------------------------------
+    def save_import(
+        self, merchant_id: str, import_id: str, report: dict[str, Any], created_at: datetime, keep_days: int
+    ) -> None:
+        ImportRecord(
+            pk=f"IMPORT#{merchant_id}#{import_id}",
+            sk="IMPORT",
+            merchant_id=merchant_id,
+            status=str(report["status"]),
+            created_at=_iso(created_at),
+            report=report,
+            expires_at=created_at + timedelta(days=keep_days),
+        ).save()
+
+    def get_import(self, merchant_id: str, import_id: str) -> dict[str, Any]:
+        """The report of one of the merchant's imports; another merchant's (or an unknown) id: NotFound."""
+        try:
+            rec = ImportRecord.get(f"IMPORT#{merchant_id}#{import_id}", "IMPORT")
+        except DoesNotExist:
+            raise NotFound(f"import '{import_id}' not found") from None
+        return dict(rec.report or {})
 
 
 def _connection() -> Connection:

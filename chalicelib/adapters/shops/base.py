@@ -4,7 +4,11 @@ A refund is sent once with our refund id as its idempotency key and marked in th
 ``Boomerang refund <refund_id>``, so that when the answer to a successful refund was lost, `find_refund` can tell
 that the money already went back and nothing is refunded twice.
 
-Failure mapping (every adapter, like the carrier adapters): a timeout, a connection error, HTTP 408, 429 or 5xx is
+Store credit goes the same way where a shop supports it (`ShopGiftCardTarget`): a gift card whose note carries the
+same marker, created so that a retry never issues a second card.
+
+Failure mapping (every adapter, like the carrier adapters, through `ShopHttp`, the shop flavour of
+`chalicelib.adapters.http.OutboundHttp`): a timeout, a connection error, HTTP 408, 429 or 5xx is
 transient (`ShopError.transient`; 429's Retry-After is kept in `retry_after`); 401/403 is "shop credentials
 rejected" and never repeats what was sent; any other refusal is described from the shop's answer. Logs carry the
 shop system, HTTP method, status and URL path only, and every message built from a shop's answer has the
@@ -13,29 +17,23 @@ credential values masked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Protocol
 
 import requests
 
+from chalicelib.adapters.http import CONNECT_TIMEOUT, OutboundHttp, fixed_masker
 from chalicelib.domain.money import quantize
-from chalicelib.observability import logger
 
 #: What happens to a refunded item's stock: back to sellable stock now, later through a refurbishment work order,
 #: or not at all.
 RESTOCK_CHOICES: frozenset[str] = frozenset({"restock", "refurbish", "no_restock"})
 
 #: Seconds to wait for a connection, and for the answer once connected.
-CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 15.0
 TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
-
-_TRANSIENT_STATUSES = frozenset({408, 429})
-_MASK = "***"
-_MIN_MASKED_LENGTH = 4
 
 
 @dataclass(frozen=True)
@@ -70,8 +68,7 @@ class ShopRefundRequest:
     @property
     def shop_note(self) -> str:
         """The note written to the shop: the marker, then the free text if any."""
-        text = (self.note or "").strip()
-        return f"{self.marker}: {text}" if text else self.marker
+        return marked_note(self.refund_id, self.note)
 
 
 @dataclass(frozen=True)
@@ -80,6 +77,72 @@ class ShopRefundResult:
     amount: Decimal
     currency: str
     raw_status: str
+
+
+@dataclass(frozen=True)
+class GiftCardRequest:
+    """Store credit instead of money back: a gift card in the shop worth `amount` (the refund plus any bonus; the
+    caller computes it). `refund_id` marks the card's note like a refund's, and makes creating it idempotent."""
+
+    refund_id: str
+    currency: str
+    amount: Decimal
+    note: str | None = None
+    customer_email: str | None = None  # whom to assign the card to when the order does not say
+    order_external_id: str | None = None  # the order the returned items came from (its customer gets the card)
+
+    def __post_init__(self) -> None:
+        if not self.amount > 0:
+            raise ValueError("a gift card's amount must be positive")
+
+    @property
+    def marker(self) -> str:
+        return refund_marker(self.refund_id)
+
+    @property
+    def shop_note(self) -> str:
+        """The note written to the shop: the marker, then the free text if any."""
+        return marked_note(self.refund_id, self.note)
+
+
+@dataclass(frozen=True)
+class GiftCardResult:
+    shop_gift_card_id: str
+    amount: Decimal
+    currency: str
+    last_characters: str | None = None  # the end of the code, to tell the customer which card; never the code
+
+
+#: What became of a returned item, in the shop's words (Shopify's `ReverseFulfillmentOrderDispositionType`): back in
+#: stock, waiting for further processing, not restocked, or expected but not received.
+DISPOSITION_TYPES: frozenset[str] = frozenset({"RESTOCKED", "PROCESSING_REQUIRED", "NOT_RESTOCKED", "MISSING"})
+
+
+@dataclass(frozen=True)
+class DispositionLine:
+    """The warehouse's verdict on `quantity` units of one order line, recorded on the shop's own return."""
+
+    external_line_id: str  # the shop's id of the order line
+    quantity: int
+    disposition_type: str  # one of DISPOSITION_TYPES
+
+    def __post_init__(self) -> None:
+        if self.disposition_type not in DISPOSITION_TYPES:
+            raise ValueError(
+                f"disposition_type must be one of {sorted(DISPOSITION_TYPES)}, not {self.disposition_type!r}"
+            )
+        if self.quantity < 1:
+            raise ValueError("quantity must be at least 1")
+
+
+@dataclass(frozen=True)
+class DispositionResult:
+    """`disposed`: lines with units recorded by this call; `skipped`: lines with nothing (left) to record;
+    `shopify_return_found`: whether the order has a return in the shop that could take the verdict at all."""
+
+    disposed: int
+    skipped: int
+    shopify_return_found: bool
 
 
 class ShopError(Exception):
@@ -101,8 +164,24 @@ class ShopRefundTarget(Protocol):
     def find_refund(self, request: ShopRefundRequest) -> ShopRefundResult | None: ...
 
 
+class ShopGiftCardTarget(Protocol):
+    """A shop that issues store credit as gift cards. `create_gift_card` may be retried after a lost answer: it
+    never makes a second card for the same refund id; `find_gift_card` says whether one exists already."""
+
+    def create_gift_card(self, request: GiftCardRequest) -> GiftCardResult: ...
+
+    def find_gift_card(self, request: GiftCardRequest) -> GiftCardResult | None: ...
+
+
 def refund_marker(refund_id: str) -> str:
     return f"Boomerang refund {refund_id}"
+
+
+def marked_note(refund_id: str, note: str | None) -> str:
+    """The marker for `refund_id`, then ": " and `note` when there is one."""
+    marker = refund_marker(refund_id)
+    text = (note or "").strip()
+    return f"{marker}: {text}" if text else marker
 
 
 def carries_marker(text: object, refund_id: str) -> bool:
@@ -132,106 +211,19 @@ def parse_amount(raw: object, *, display_name: str) -> Decimal:
     return value
 
 
-def retry_after_seconds(response: requests.Response) -> float | None:
-    """The Retry-After header in seconds (Shopify sends e.g. "2.0"); None when absent or an HTTP date."""
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
-
-
-#: Reads a shop's error answer into a short sentence (or None when there is nothing useful in it).
-ErrorDescriber = Callable[[requests.Response], str | None]
-
-
-class ShopHttp:
-    """Requests to one shop through the injected session: explicit timeouts and the shared failure mapping."""
+class ShopHttp(OutboundHttp[ShopError]):
+    """`OutboundHttp` for one shop: `ShopError` (with 429's Retry-After), a 15 s read timeout, the shop's
+    credentials masked, ``shop=`` in the logs; a refusal is "refused the refund" unless a call says otherwise."""
 
     def __init__(self, session: requests.Session, *, shop: str, display_name: str, secrets: Sequence[str]) -> None:
-        self._session = session
-        self.shop = shop
-        self.display_name = display_name
-        self._secrets = sorted({s for s in secrets if s and len(s) >= _MIN_MASKED_LENGTH}, key=len, reverse=True)
-
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        describe_error: ErrorDescriber,
-        server_refusal: ErrorDescriber | None = None,
-        ok: Sequence[int] = (200, 201),
-        auth: tuple[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = None,
-        params: Any = None,
-    ) -> requests.Response:
-        """The response if its status is in `ok`; otherwise, and on timeouts or connection errors, ShopError.
-
-        `server_refusal` reads a 5xx answer that is in fact a final refusal (WooCommerce answers a declined refund
-        with HTTP 500); when it returns a sentence the error is final, otherwise a 5xx stays transient."""
-        try:
-            response = self._session.request(
-                method, url, auth=auth, headers=dict(headers or {}), json=json, params=params, timeout=TIMEOUT
-            )
-        except requests.Timeout:  # before ConnectionError: a ConnectTimeout is both
-            self._log_failure(method, url, reason="timeout")
-            raise ShopError(f"{self.display_name} did not answer in time; please try again.", transient=True)
-        except requests.ConnectionError:
-            self._log_failure(method, url, reason="connection error")
-            raise ShopError(f"{self.display_name} could not be reached; please try again.", transient=True)
-        except requests.RequestException as exc:
-            self._log_failure(method, url, reason=type(exc).__name__)
-            raise ShopError(f"The request to {self.display_name} failed; please try again.", transient=True)
-        if response.status_code in ok:
-            return response
-        raise self.error(method, url, response, describe_error, server_refusal)
-
-    def error(
-        self,
-        method: str,
-        url: str,
-        response: requests.Response,
-        describe_error: ErrorDescriber,
-        server_refusal: ErrorDescriber | None = None,
-    ) -> ShopError:
-        status = response.status_code
-        self._log_failure(method, url, status=status)
-        if status in (401, 403):
-            return ShopError(f"{self.display_name}: shop credentials rejected (HTTP {status}).")
-        if status in _TRANSIENT_STATUSES:
-            return ShopError(
-                f"{self.display_name} is busy (HTTP {status}); please try again shortly.",
-                transient=True,
-                retry_after=retry_after_seconds(response),
-            )
-        if status >= 500:
-            refusal = server_refusal(response) if server_refusal else None
-            if refusal:
-                return ShopError(self.mask(f"{self.display_name} refused the refund: {refusal}"))
-            return ShopError(f"{self.display_name} had a server error (HTTP {status}).", transient=True)
-        description = describe_error(response) or f"HTTP {status}"
-        return ShopError(self.mask(f"{self.display_name} refused the refund: {description}"))
-
-    def mask(self, text: str) -> str:
-        """`text` with every credential value replaced by ``***``."""
-        for value in self._secrets:
-            text = text.replace(value, _MASK)
-        return text
-
-    def _log_failure(self, method: str, url: str, *, status: int | None = None, reason: str | None = None) -> None:
-        logger.warning(
-            "shop request failed", shop=self.shop, method=method, path=urlsplit(url).path, status=status, reason=reason
+        super().__init__(
+            session,
+            kind="shop",
+            vendor=shop,
+            display_name=display_name,
+            make_error=ShopError,
+            mask=fixed_masker(secrets),
+            timeout=TIMEOUT,
+            subject="refund",
         )
-
-
-def json_body(response: requests.Response) -> Any:
-    """The response's JSON, or None when it is not JSON."""
-    try:
-        return response.json()
-    except ValueError:
-        return None
+        self.shop = shop

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 
 import requests
 
+from chalicelib.adapters.http import json_body
 from chalicelib.adapters.shops.base import (
     ShopError,
     ShopHttp,
     ShopRefundRequest,
     ShopRefundResult,
     carries_marker,
-    json_body,
     money_string,
     parse_amount,
 )
