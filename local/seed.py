@@ -83,7 +83,8 @@ GUIDELINES = {
     "default": {"grade": "A", "disposition": "restock"},
     "feedback_sla_hours": 48,
 }
-REFUNDS = {"target": "manual", "auto_refund": True}
+# Grade B (refurbish) keeps back 10% of the unit price; the refund's breakdown says so.
+REFUNDS = {"target": "manual", "auto_refund": True, "grade_deductions": {"B": "10"}}
 
 
 def _address(name: str, street: str, number: str, postal_code: str, city: str, country: str = "DE") -> dict[str, str]:

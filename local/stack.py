@@ -32,7 +32,7 @@ LOCAL_INTERVALS = {"TaskRetryIntervalSeconds": 1, "RefundRetryIntervalSeconds": 
 
 def state_machine_settings() -> dict[str, int]:
     """LOCAL_INTERVALS, each overridable by an env var of its name in upper snake case
-    (e.g. REFUND_RETRY_INTERVAL_SECONDS=1 REFUND_RETRY_BACKOFF_RATE=1: a dead refund target fails in seconds)."""
+    (e.g. TASK_RETRY_INTERVAL_SECONDS=2)."""
     from infrastructure.definitions import STATE_MACHINES
 
     names = {k for sm in STATE_MACHINES for k in sm.settings}
@@ -45,6 +45,8 @@ def state_machine_settings() -> dict[str, int]:
 
 
 FEEDBACK_TIMEOUT_SECONDS = "300"
+#: How send_refund spaces its attempts (Settings.refund_*); each overridable by the same env var.
+LOCAL_REFUND_RETRIES = {"REFUND_RETRY_BASE_SECONDS": "2", "REFUND_RETRY_MAX_WAIT_SECONDS": "4"}
 
 
 def say(text: str) -> None:
@@ -106,6 +108,8 @@ def prepare_environment(args: argparse.Namespace, state_dir: Path) -> dict[str, 
             "OUTBOX_DIR": str(state_dir / "outbox"),
             "PUBLIC_BASE_URL": f"http://{HOST}:{args.port}",
             "FEEDBACK_TIMEOUT_SECONDS": env.get("FEEDBACK_TIMEOUT_SECONDS") or FEEDBACK_TIMEOUT_SECONDS,
+            # refund attempts 2, 4, 4 ... s apart, so a dead refund target fails in about half a minute
+            **{name: env.get(name) or value for name, value in LOCAL_REFUND_RETRIES.items()},
         }
     )
     return app_secrets

@@ -105,8 +105,8 @@ def _start(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
             "LOCAL_STATE_DIR": str(state_dir),
             "PYTHONUNBUFFERED": "1",
             # a refund target that never answers fails within seconds (6 attempts, 1 s apart)
-            "REFUND_RETRY_INTERVAL_SECONDS": "1",
-            "REFUND_RETRY_BACKOFF_RATE": "1",
+            "REFUND_RETRY_BASE_SECONDS": "1",
+            "REFUND_RETRY_MAX_WAIT_SECONDS": "1",
         }
     )
     api_port, moto_port = free_port(), free_port()
@@ -283,9 +283,12 @@ def test_whole_lifecycle_over_http(stack: Stack, poison: str) -> None:
     stack.call("POST", f"/v1/returns/{rid}/feedback", m_key, {"decision": "approve"})
     done = poll(merchant_view, "refunded")
     assert done["refund"]["status"] == "succeeded"
-    assert done["refund"]["amount"] == {"amount": "148.00", "currency": "EUR"}
+    # 89.00 + 59.00 less the demo policy's 10% for grade B
+    assert done["refund"]["amount"] == {"amount": "142.10", "currency": "EUR"}
     refunds = stack.call("GET", f"/v1/returns/{rid}/refunds", m_key)["items"]
     assert [r["status"] for r in refunds] == ["succeeded"]
+    deductions = [d for line in refunds[0]["breakdown"]["lines"] for d in line["deductions"]]
+    assert deductions == [{"reason": "grade B: 10%", "amount": "5.90"}]
 
     # Track & trace: public, every milestone in order, no personal data
     resp = stack.http.get(f"{stack.api}/v1/track/{tracking_token}", timeout=30)
