@@ -16,6 +16,7 @@ ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "BoomerangBench",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "ERROR",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # DynamoDB Streams calls must reach moto (tests/conftest.py)
 }
 
 

@@ -28,7 +28,12 @@ if TYPE_CHECKING:
     from local.provision import Resources
 
 MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-FAST = {"RefundRetryIntervalSeconds": 1, "RefundRetryBackoffRate": 1, "TaskRetryIntervalSeconds": 1}
+FAST = {
+    "RefundRetryIntervalSeconds": 1,
+    "RefundRetryBackoffRate": 1,
+    "RefundReconcileWaitSeconds": 1,
+    "TaskRetryIntervalSeconds": 1,
+}
 EASYPOST_SECRET_ENV = "EASYPOST_WEBHOOK_SECRET"  # noqa: S105  (the variable's name, not a secret)
 POLLING = " (polling)"
 

@@ -41,6 +41,8 @@ class Settings(BaseModel):
     refund_deadline_seconds: int = Field(default=300, ge=10, le=300)
     refund_retry_base_seconds: int = Field(default=5, ge=1)
     refund_retry_max_wait_seconds: int = Field(default=80, ge=1)
+    # A refund whose outcome the shop could not tell is asked about again (every 15 minutes: the ASL's wait).
+    refund_reconcile_max_checks: int = Field(default=96, ge=1)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -73,6 +75,7 @@ class Settings(BaseModel):
             "refund_deadline_seconds": env.get("REFUND_DEADLINE_SECONDS", 300),
             "refund_retry_base_seconds": env.get("REFUND_RETRY_BASE_SECONDS", 5),
             "refund_retry_max_wait_seconds": env.get("REFUND_RETRY_MAX_WAIT_SECONDS", 80),
+            "refund_reconcile_max_checks": env.get("REFUND_RECONCILE_MAX_CHECKS", 96),
         }
         try:
             return cls.model_validate(raw)

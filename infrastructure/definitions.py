@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 STATEMACHINES = ROOT / "statemachines"
@@ -28,6 +29,7 @@ class Table:
     sk: str = "sk"
     indexes: tuple[Index, ...] = ()
     ttl_attribute: str | None = None
+    stream_view_type: str | None = None  # the table's DynamoDB stream (NEW_IMAGE: what OUTBOX's consumer reads)
 
 
 TABLE = Table(
@@ -38,6 +40,46 @@ TABLE = Table(
         Index("gsi3", "gsi3pk", "gsi3sk"),
     ),
     ttl_attribute="expires_at",
+    stream_view_type="NEW_IMAGE",
+)
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """The transactional outbox (docs/adr/0005-transactional-outbox.md): a timeline record (sort key `key_prefix`)
+    that announces a domain event carries it in `event_attribute`; the table's stream hands each new one to
+    `consumer`, which puts the event on the bus.
+
+    In AWS: a Lambda event source mapping on the stream with `filter_pattern()` as its FilterCriteria, reporting
+    partial batch failures; a batch still failing after `retry_attempts` (bisected) is announced on the SQS queue
+    `dlq_name`. Local mode and tests read the stream themselves, with the same filter (local/outbox.py).
+    """
+
+    consumer: str
+    key_prefix: str
+    event_attribute: str
+    dlq_logical_id: str
+    dlq_name: str
+    batch_size: int = 100
+    retry_attempts: int = 10
+
+    def filter_pattern(self) -> dict[str, Any]:
+        """New outbox records only: inserts (timeline records are never changed), timeline sort keys, with an event."""
+        return {
+            "eventName": ["INSERT"],
+            "dynamodb": {
+                "Keys": {TABLE.sk: {"S": [{"prefix": self.key_prefix}]}},
+                "NewImage": {self.event_attribute: {"S": [{"exists": True}]}},
+            },
+        }
+
+
+OUTBOX = Outbox(
+    consumer="event_publisher",
+    key_prefix="TL#",
+    event_attribute="detail_type",
+    dlq_logical_id="OutboxDlq",
+    dlq_name="boomerang-outbox-dlq",
 )
 
 
@@ -140,31 +182,35 @@ class Function:
     schedule: str | None = None  # an EventBridge schedule expression ("rate(1 hour)", "cron(...)"): run on it
 
 
+# Domain events reach the bus through OUTBOX only: its consumer is the one function that may put events on the bus
+# (`events`); everything else writes them into the table, with the change they announce.
 FUNCTIONS = (
-    Function("classify_items", needs=("table", "events", "mail")),
-    Function("await_feedback", needs=("table", "events", "workflows")),
-    Function("feedback_timeout", needs=("table", "events")),
-    Function("apply_dispositions", needs=("table", "events", "secrets")),
-    Function("auto_refund", needs=("table", "events", "workflows")),
+    Function("classify_items", needs=("table", "mail")),
+    Function("await_feedback", needs=("table", "workflows")),
+    Function("feedback_timeout", needs=("table",)),
+    Function("apply_dispositions", needs=("table", "secrets")),
+    Function("auto_refund", needs=("table", "workflows")),
     # one attempt: up to three shop requests (look up, order, refund) of at most 3 + 15 s each
-    Function("send_refund", timeout_seconds=60, needs=("table", "events", "secrets", "mail")),
+    Function("send_refund", timeout_seconds=60, needs=("table", "secrets", "mail")),
     # before failing a refund it asks the shop once whether the refund arrived after all
-    Function("refund_failed", timeout_seconds=30, needs=("table", "events", "secrets", "mail")),
-    Function("tracking_consumer", timeout_seconds=50, needs=("table", "events")),
+    Function("refund_failed", timeout_seconds=30, needs=("table", "secrets", "mail")),
+    # asks the shop again about a refund whose outcome it could not tell (every 15 minutes, up to a day)
+    Function("reconcile_refund", timeout_seconds=60, needs=("table", "secrets", "mail")),
+    Function("tracking_consumer", timeout_seconds=50, needs=("table",)),
     # decodes images for thumbnails: more memory, which on Lambda is also more CPU
-    Function(
-        "photo_processor", timeout_seconds=60, memory_mb=1024, needs=("table", "bucket", "events", "photo_uploads")
-    ),
+    Function("photo_processor", timeout_seconds=60, memory_mb=1024, needs=("table", "bucket", "photo_uploads")),
     Function("notifier", needs=("table", "customer_documents", "mail")),
     # labels not used within their validity: the return expires (status change + domain event)
-    Function("expire_labels", timeout_seconds=120, needs=("table", "events"), schedule="rate(1 hour)"),
+    Function("expire_labels", timeout_seconds=120, needs=("table",), schedule="rate(1 hour)"),
     # DHL offers no tracking webhook: ask it for the returns on their way (rate-limited, at most 100 numbers a run)
     Function(
         "dhl_tracking_poller",
         timeout_seconds=300,
-        needs=("table", "events", "carrier_credentials"),
+        needs=("table", "carrier_credentials"),
         schedule="rate(30 minutes)",
     ),
+    # OUTBOX's consumer: reads the table's stream (granted with its event source) and puts events on the bus, no more
+    Function("event_publisher", timeout_seconds=60, memory_mb=256, needs=("events",)),
 )
 
 
@@ -205,13 +251,18 @@ REFUND = StateMachine(
     "RefundStateMachine",
     "boomerang-refund",
     "refund.asl.json",
-    functions={"SendRefundFunctionArn": "send_refund", "RefundFailedFunctionArn": "refund_failed"},
+    functions={
+        "SendRefundFunctionArn": "send_refund",
+        "RefundFailedFunctionArn": "refund_failed",
+        "ReconcileRefundFunctionArn": "reconcile_refund",
+    },
     # The shop retries are decided by send_refund (at most 6 attempts, Retry-After honoured, failed within
     # 5 minutes of the click: Settings.refund_*); these retry only a Lambda that failed to run or timed out.
     settings={
         "RefundRetryIntervalSeconds": 5,
         "RefundRetryMaxAttempts": 3,
         "RefundRetryBackoffRate": 2,
+        "RefundReconcileWaitSeconds": 900,
         "TaskRetryIntervalSeconds": 2,
     },
 )

@@ -124,6 +124,7 @@ class BoomerangStack(cdk.Stack):
         self.table = self._table()
         self.bucket = self._bucket()
         self.queues, self.dead_letter_queues = self._queues()
+        self.outbox_dlq = self._outbox_dlq()
         self._bucket_notifications()
         self.event_bus = self._event_bus()
         self.event_rules = self._event_rules()
@@ -219,6 +220,8 @@ class BoomerangStack(cdk.Stack):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=t.ttl_attribute,
+            # the outbox's transport (definitions.OUTBOX): every change, as the item is after it
+            stream=dynamodb.StreamViewType[t.stream_view_type] if t.stream_view_type else None,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         for index in t.indexes:
@@ -297,16 +300,42 @@ class BoomerangStack(cdk.Stack):
                 dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=q.max_receive_count),
             )
             dlqs[q.name] = dlq
-            dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(5)).create_alarm(
-                self,
+            self._alarm_when_not_empty(
+                dlq,
                 f"{q.logical_id}DlqNotEmpty",
-                alarm_description=f"Messages in {q.dlq_name} failed {q.max_receive_count} times: inspect, then redrive",
-                threshold=0,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                f"Messages in {q.dlq_name} failed {q.max_receive_count} times: inspect, then redrive",
             )
         return queues, dlqs
+
+    def _alarm_when_not_empty(self, dlq: sqs.Queue, construct_id: str, description: str) -> None:
+        dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(5)).create_alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            threshold=0,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def _outbox_dlq(self) -> sqs.Queue:
+        """Where the outbox's event source announces a batch of stream records it gave up on (shard, sequence numbers,
+        not the records): their events are still on the timeline records, to republish (docs/adr/0005)."""
+        o = d.OUTBOX
+        dlq = sqs.Queue(
+            self,
+            o.dlq_logical_id,
+            queue_name=o.dlq_name,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        self._alarm_when_not_empty(
+            dlq,
+            f"{o.dlq_logical_id}NotEmpty",
+            f"Domain events not published after {o.retry_attempts} retries ({o.dlq_name}): republish them",
+        )
+        return dlq
 
     def _bucket_notifications(self) -> None:
         """S3 -> SQS for each of definitions.BUCKET_NOTIFICATIONS; the queue policy lets only this bucket send.
@@ -499,7 +528,27 @@ class BoomerangStack(cdk.Stack):
                         self.queues[q.name], batch_size=q.batch_size, report_batch_item_failures=True
                     )
                 )
+        self._outbox_event_source(functions[d.OUTBOX.consumer])
         return functions
+
+    def _outbox_event_source(self, function: lambda_.Function) -> None:
+        """definitions.OUTBOX: the table's stream -> its consumer, new outbox records only (the filter), oldest first.
+        Partial batch failures: a retry starts at the first event not published (so events keep their order and none
+        is skipped); a failing batch is bisected to isolate the record; after the retries its coordinates go to the
+        DLQ. Also grants the stream's read actions to the function (and sending to the DLQ), nothing else."""
+        o = d.OUTBOX
+        function.add_event_source(
+            event_sources.DynamoEventSource(
+                self.table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=o.batch_size,
+                bisect_batch_on_error=True,
+                retry_attempts=o.retry_attempts,
+                report_batch_item_failures=True,
+                on_failure=event_sources.SqsDlq(self.outbox_dlq),
+                filters=[lambda_.FilterCriteria.filter(o.filter_pattern())],
+            )
+        )
 
     def _state_machines(self) -> dict[str, sfn.StateMachine]:
         machines: dict[str, sfn.StateMachine] = {}
@@ -540,7 +589,7 @@ class BoomerangStack(cdk.Stack):
             "ApiRole",
             "Boomerang API (Chalice)",
             self.api_log_group,
-            ("table", "bucket", "queue", "events", "mail", "carrier_credentials"),
+            ("table", "bucket", "queue", "mail", "carrier_credentials"),
         )
         # The API starts both workflows by their real ARNs (no cycle here) and answers the processing task tokens.
         processing = self.state_machines[d.PROCESSING.name]

@@ -5,12 +5,19 @@ back: a write another thread made meanwhile is undone, and a copy taken while an
 can fail with an unrelated error. Real DynamoDB isolates transactions and serializes writes per item. Our
 workflows run in moto's Step Functions threads beside the API's, so writes are serialized here, with one lock.
 Never used in deployed code.
+
+The table's stream (the outbox's transport): moto's TransactWriteItems deep-copies the stream's records along with the
+table, every time, which grows with every write ever made. Stream records are never changed once written, so the copy
+shares them (a copy of the list only): the same rollback, at a fraction of the cost. `no_writes()` lets a reader of
+the stream (local/outbox.py) see no transaction half applied.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 _lock = threading.RLock()
@@ -33,4 +40,31 @@ def install() -> None:
                     return __original(*args, **kwargs)
 
             setattr(DynamoDBBackend, name, functools.wraps(original)(serialized))
+        _share_stream_records()
         _installed = True
+
+
+class _StreamRecords(list):  # type: ignore[type-arg]
+    """A stream shard's records: a deep copy of the table copies the list, not the (immutable) records."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _StreamRecords:
+        return _StreamRecords(self)
+
+
+def _share_stream_records() -> None:
+    from moto.dynamodb.models.table import StreamShard
+
+    original_init = StreamShard.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.items = _StreamRecords(self.items)
+
+    StreamShard.__init__ = functools.wraps(original_init)(init)  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def no_writes() -> Iterator[None]:
+    """Hold every DynamoDB write of the emulation (the same lock as above) for the duration of the block."""
+    with _lock:
+        yield

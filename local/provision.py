@@ -27,6 +27,7 @@ class Resources:
     state_machine_arns: dict[str, str]
     function_arns: dict[str, str]
     event_rule_arns: dict[str, str] = field(default_factory=dict)
+    stream_arn: str = ""  # the table's stream: the outbox (no event source mapping here, see local/outbox.py)
 
     def env(self) -> dict[str, str]:
         return {
@@ -131,8 +132,10 @@ def provision(
     table_name = f"{prefix}-table"
     t = d.TABLE
     attrs = {t.pk, t.sk, *(i.pk for i in t.indexes), *(i.sk for i in t.indexes)}
-    ddb.create_table(
+    stream = {"StreamEnabled": True, "StreamViewType": t.stream_view_type} if t.stream_view_type else None
+    table = ddb.create_table(
         TableName=table_name,
+        **({"StreamSpecification": stream} if stream else {}),
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attrs)],
         KeySchema=[{"AttributeName": t.pk, "KeyType": "HASH"}, {"AttributeName": t.sk, "KeyType": "RANGE"}],
@@ -233,4 +236,5 @@ def provision(
         state_machine_arns=arns,
         function_arns=function_arns,
         event_rule_arns=event_rule_arns,
+        stream_arn=table["TableDescription"].get("LatestStreamArn", ""),
     )

@@ -1,9 +1,10 @@
 """`python -m local`: the whole system on this machine, in one process.
 
 moto in server mode (in-process, Step Functions executing our ASL, Lambda tasks routed to functions/),
-every resource of infrastructure/definitions.py provisioned, SQS pollers playing the event source
-mappings, the Chalice app on 127.0.0.1:<port>, demo data seeded through the API. When all that is ready,
-<state dir>/credentials.json appears (written atomically); it is removed again on Ctrl-C / SIGTERM.
+every resource of infrastructure/definitions.py provisioned, SQS pollers and the outbox relay (local/outbox.py)
+playing the event source mappings, the Chalice app on 127.0.0.1:<port>, demo data seeded through the API.
+When all that is ready, <state dir>/credentials.json appears (written atomically); it is removed again on Ctrl-C /
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 REGION = "eu-central-1"
 #: Retry intervals of the state machines (ASL ${Placeholders}), seconds: short, so local mode feels live.
-LOCAL_INTERVALS = {"TaskRetryIntervalSeconds": 1, "RefundRetryIntervalSeconds": 2}
+LOCAL_INTERVALS = {"TaskRetryIntervalSeconds": 1, "RefundRetryIntervalSeconds": 2, "RefundReconcileWaitSeconds": 10}
 
 
 def state_machine_settings() -> dict[str, int]:
@@ -82,6 +83,8 @@ def prepare_environment(args: argparse.Namespace, state_dir: Path) -> dict[str, 
             "AWS_SECRET_ACCESS_KEY": "local",  # fake: the emulation's
             "AWS_ENDPOINT_URL": f"http://{HOST}:{args.moto_port}",
             "MOTO_PORT": str(args.moto_port),  # Step Functions service tasks call localhost:$MOTO_PORT
+            # botocore's account-based endpoints: the streams calls of the outbox relay must reach moto
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
         }
     )
     if not env.get("AWS_DEFAULT_REGION"):
@@ -194,6 +197,10 @@ class LocalStack:
         from local.pollers import start_pollers
 
         self.pollers = start_pollers(resources.queue_urls, self.stop_event)
+
+        from local.outbox import start_outbox_poller
+
+        self.pollers.append(start_outbox_poller(resources.stream_arn, self.stop_event))  # domain events -> the bus
 
         from local.pollers import start_scheduler
 

@@ -18,6 +18,8 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "BoomerangTests",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        # botocore's account-based endpoints would send DynamoDB Streams calls where moto does not intercept them
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     }
 )
 for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
@@ -31,16 +33,24 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from chalicelib import bootstrap  # noqa: E402
-from local import lambda_router, moto_fixes  # noqa: E402
+from local import lambda_router, moto_fixes, outbox  # noqa: E402
 from local.provision import Resources, provision  # noqa: E402
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-FAST = {"RefundRetryIntervalSeconds": 1, "RefundRetryBackoffRate": 1, "TaskRetryIntervalSeconds": 1}
+FAST = {
+    "RefundRetryIntervalSeconds": 1,
+    "RefundRetryBackoffRate": 1,
+    "RefundReconcileWaitSeconds": 1,
+    "TaskRetryIntervalSeconds": 1,
+}
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
-    """A fresh emulated account with every Boomerang resource, and the app's settings pointing at it."""
+    """A fresh emulated account with every Boomerang resource, and the app's settings pointing at it.
+
+    Domain events reach the bus only when a test drains the outbox (tests.support.drain_outbox): explicitly.
+    """
     with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
         lambda_router.install()
         moto_fixes.install()
@@ -55,6 +65,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
         bootstrap.reset()
         yield resources
         _stop_executions(resources)
+        outbox.forget()
         bootstrap.reset()
 
 

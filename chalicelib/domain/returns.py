@@ -1,8 +1,9 @@
 """The Return aggregate: statuses, the transition table, items, timeline and domain events.
 
 Pure Python. Every state change goes through `Return._move`, which consults `TRANSITIONS`, appends a
-timeline entry and records a domain event; the repository writes the entries in the same transaction
-as the change and publishes the events after the commit.
+timeline entry and records a domain event on it; the repository writes the entries, each with its event, in the
+same transaction as the change, and the DynamoDB stream relays the events to the bus (the transactional outbox,
+docs/adr/0005-transactional-outbox.md).
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ class TimelineEntry:
     at: datetime
     actor: str
     data: dict[str, Any] = field(default_factory=dict)
+    # The domain event this entry announces (a milestone, `_record`); None for a plain note (`_note`). Written with
+    # the entry: the entry is the event's outbox record.
+    event: DomainEvent | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "at": iso(self.at), "actor": self.actor, **self.data}
@@ -215,9 +219,8 @@ class Return:
     refund_quantities: dict[str, int] = field(default_factory=dict)  # units handed to the shop per line
     refund_method: str = "original"  # original (money back) | store_credit (the customer chose a gift card)
     version: int | None = None
-    # Written with the next save, then cleared by the repository.
+    # Written with the next save (each entry with its domain event, if any), then cleared by the repository.
     new_timeline: list[TimelineEntry] = field(default_factory=list)
-    events: list[DomainEvent] = field(default_factory=list)
 
     # ----- construction -------------------------------------------------------------------------------
     @classmethod
@@ -265,17 +268,21 @@ class Return:
     def can_move_to(self, target: ReturnStatus) -> bool:
         return target in TRANSITIONS[self.status]
 
+    @property
+    def events(self) -> list[DomainEvent]:
+        """The domain events recorded since the last save, in order (each rides on its timeline entry)."""
+        return [e.event for e in self.new_timeline if e.event is not None]
+
     def _record(self, type_: str, actor: str, at: datetime, **data: Any) -> None:
-        self.new_timeline.append(TimelineEntry(type=type_, at=at, actor=actor, data=data))
-        self.events.append(
-            DomainEvent(
-                type=type_,
-                return_id=self.id,
-                merchant_id=self.merchant_id,
-                at=at,
-                data={"status": self.status.value, **data},
-            )
+        """A timeline entry that is also a domain event (published on the bus once the change is committed)."""
+        event = DomainEvent(
+            type=type_,
+            return_id=self.id,
+            merchant_id=self.merchant_id,
+            at=at,
+            data={"status": self.status.value, **data},
         )
+        self.new_timeline.append(TimelineEntry(type=type_, at=at, actor=actor, data=data, event=event))
 
     def _note(self, type_: str, actor: str, at: datetime, **data: Any) -> None:
         """A timeline entry that is not a milestone event."""
@@ -702,17 +709,37 @@ class Return:
             self._move(S.REFUNDED, actor, at, refund_id=refund_id)
 
     def refund_failed(
-        self, *, refund_id: str, amount: Decimal, allocation: RefundAllocation, error: str, actor: str, at: datetime
+        self,
+        *,
+        refund_id: str,
+        amount: Decimal,
+        allocation: RefundAllocation,
+        error: str,
+        actor: str,
+        at: datetime,
+        release: bool = True,
     ) -> None:
-        """The refund did not reach the shop: its share is free again for a new click."""
+        """The refund did not reach the shop: its share is free again for a new click. `release=False`: whether
+        it reached the shop is unknown (it could not be asked); the share stays held until that is settled."""
+        self.refund = RefundSummary(id=refund_id, status="failed", amount=amount, currency=self.currency)
+        self._record(
+            "refund.failed", actor, at, refund_id=refund_id, error=error, **({} if release else {"unconfirmed": True})
+        )
+        if release:
+            self._release_refund(allocation)
+
+    def refund_released(self, *, refund_id: str, allocation: RefundAllocation, actor: str, at: datetime) -> None:
+        """An unconfirmed refund turned out never to have reached the shop: its share is free again."""
+        self._release_refund(allocation)
+        self._note("refund.released", actor, at, refund_id=refund_id)
+
+    def _release_refund(self, allocation: RefundAllocation) -> None:
         for line_item_id, share in allocation.lines.items():
             left = self.refund_allocated.get(line_item_id, Decimal(0)) - share
             self.refund_allocated[line_item_id] = max(Decimal(0), left)
         for line_item_id, units in allocation.quantities.items():
             self.refund_quantities[line_item_id] = max(0, self.refund_quantities.get(line_item_id, 0) - units)
         self.refund_shipping_allocated = max(Decimal(0), self.refund_shipping_allocated - allocation.shipping)
-        self.refund = RefundSummary(id=refund_id, status="failed", amount=amount, currency=self.currency)
-        self._record("refund.failed", actor, at, refund_id=refund_id, error=error)
 
     def milestones(self, timeline: list[TimelineEntry]) -> list[dict[str, str]]:
         """Status milestones for track & trace, in lifecycle order (no personal data)."""

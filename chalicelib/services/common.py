@@ -1,4 +1,8 @@
-"""Shared service plumbing: commit an aggregate, then publish its events (a unit of work)."""
+"""Shared service plumbing: commit an aggregate (a unit of work), tenant checks, optimistic retries.
+
+Committing also publishes: the repository writes each domain event with its timeline entry in the transaction of
+the change, and the table's stream relays it to the bus (docs/adr/0005-transactional-outbox.md).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,10 @@ from typing import Any
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain.returns import Return
-from chalicelib.observability import logger
-
-
-def publish(c: Container, ret: Return) -> None:
-    """Publish the events recorded since the last commit. The commit already happened: a failure here is
-    logged, not raised (the timeline is the durable record)."""
-    events, ret.events = list(ret.events), []
-    if not events:
-        return
-    try:
-        c.events.publish(events)
-    except Exception:  # pragma: no cover - depends on EventBridge failing
-        logger.exception("publishing domain events failed", return_id=ret.id, count=len(events))
 
 
 def commit(c: Container, ret: Return, **kwargs: Any) -> None:
     c.store.save_return(ret, **kwargs)
-    publish(c, ret)
 
 
 def check_tenant(ret: Return, *, merchant_id: str | None = None, warehouse_id: str | None = None) -> None:

@@ -11,7 +11,7 @@ from chalicelib.bootstrap import Container
 from chalicelib.domain.errors import ConcurrentModification, NotFound, ValidationFailed
 from chalicelib.domain.floor import UnidentifiedParcel, WorkOrder, billing_month
 from chalicelib.domain.identifiers import new_id
-from chalicelib.domain.returns import Disposition, Return, ReturnStatus
+from chalicelib.domain.returns import Disposition, DomainEvent, Return, ReturnStatus, TimelineEntry
 from chalicelib.domain.tenants import Merchant
 from chalicelib.observability import logger
 from chalicelib.services.common import check_tenant, commit
@@ -167,20 +167,11 @@ def record_unidentified(
     parcel = UnidentifiedParcel(
         id=new_id("pcl"), warehouse_id=warehouse_id, barcode=barcode, created_at=c.now(), notes=notes, sender=sender
     )
-    c.store.create_parcel(parcel)
-    from chalicelib.domain.returns import DomainEvent
-
-    c.events.publish(
-        [
-            DomainEvent(
-                type="parcel.unidentified",
-                return_id="",
-                merchant_id="",
-                at=parcel.created_at,
-                data={"parcel_id": parcel.id, "warehouse_id": warehouse_id},
-            )
-        ]
-    )
+    data = {"parcel_id": parcel.id, "warehouse_id": warehouse_id}
+    event = DomainEvent(type="parcel.unidentified", return_id="", merchant_id="", at=parcel.created_at, data=data)
+    actor = f"warehouse:{warehouse_id}"
+    entry = TimelineEntry(type=event.type, at=parcel.created_at, actor=actor, data=data, event=event)
+    c.store.create_parcel(parcel, entry)  # with its event, in one transaction (the outbox)
     logger.info("unidentified parcel recorded", parcel_id=parcel.id, warehouse_id=warehouse_id)
     return parcel
 

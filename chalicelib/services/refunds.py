@@ -414,23 +414,25 @@ def _record_dispositions(shop: Any, ret: Return, order: Order, merchant: Merchan
     return f"{result.disposed} recorded, {result.skipped} already recorded"
 
 
-def settle_lost_refund(c: Container, return_id: str, refund_id: str) -> dict[str, Any] | None:
-    """Before a refund is marked failed: did the shop take it after all (an answer lost on every attempt)?
-    The shop's reference if so, None otherwise (or when the shop cannot be asked)."""
-    rec = c.store.get_refund(return_id, refund_id)
-    if rec.status != "pending" or rec.target != "shop" or not rec.attempts:
-        return None
+def _ask_shop(c: Container, rec: Any) -> tuple[dict[str, Any] | None, bool]:
+    """Does the shop hold this refund (or gift card)? (its reference or None, whether the shop could be asked).
+    Only a shop can be asked; for the other targets the answer is (None, True)."""
+    if rec.target != "shop":
+        return None, True
     try:
         ret = c.store.get_return(rec.return_id)
         merchant = c.store.get_merchant(ret.merchant_id)
         shop = c.shop(merchant.id, merchant.shop)
         if shop is None:
-            return None
+            return None, False
         order = c.store.get_order(ret.merchant_id, ret.order_number)
-        return _find_in_shop(shop, _shop_request(rec, ret, order, merchant))
-    except Exception:  # the shop still fails: the refund is failed, the merchant may click again
-        logger.warning("refund lookup before failing it did not answer", return_id=return_id, refund_id=refund_id)
-        return None
+        found = _find_in_shop(shop, _shop_request(rec, ret, order, merchant))
+        if found is not None and order is not None and hasattr(shop, "dispose_returned_items"):
+            found["dispositions"] = _record_dispositions(shop, ret, order, merchant)
+        return found, True
+    except Exception:  # any failure to ask means: we do not know
+        logger.warning("asking the shop for a refund did not work", return_id=rec.return_id, refund_id=rec.refund_id)
+        return None, False
 
 
 def record_refund_result(
@@ -442,17 +444,27 @@ def record_refund_result(
     error: str | None,
     reference: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Settle a pending refund. A failure first asks the shop whether the refund arrived after all (then it
-    succeeded); a real failure gives the refund's share back to the return and the order."""
+    """Settle a pending refund as succeeded or failed; answers `status` for the state machine.
+
+    Before a refund to a shop is failed, the shop is asked whether it took the refund after all (an answer lost
+    on every attempt): then it succeeded. If the shop cannot be asked, the outcome is unknown: the refund is
+    `failed` for the merchant (with `unconfirmed`), but its share stays held, so a new click cannot refund the
+    same money twice, and the state machine asks again later (`reconcile_refund`); the answer is `unconfirmed`."""
+    unconfirmed = False
     if not succeeded:
-        found = settle_lost_refund(c, return_id, refund_id)
-        if found is not None:
-            succeeded, error, reference = True, None, found
+        rec = c.store.get_refund(return_id, refund_id)
+        if rec.status == "pending" and rec.target == "shop" and rec.attempts:
+            found, asked = _ask_shop(c, rec)
+            if found is not None:
+                succeeded, error, reference = True, None, found
+            elif not asked:
+                unconfirmed = True
+                error = f"{error}; not confirmed by the shop, checking again"
     status = "succeeded" if succeeded else "failed"
     for _attempt in range(5):
         rec = c.store.get_refund(return_id, refund_id)
         if rec.status != "pending":
-            return {"refund_id": refund_id, "status": rec.status}
+            return {"refund_id": refund_id, "status": _outcome(rec)}
         ret = c.store.get_return(return_id)
         now = c.now()
         amount = Decimal(rec.amount)
@@ -468,15 +480,20 @@ def record_refund_result(
                 error=error or "failed",
                 actor="system:refunds",
                 at=now,
+                release=not unconfirmed,
             )
-            order = c.store.get_order(ret.merchant_id, ret.order_number)
-            if order is not None:
-                refund_domain.release(order, allocation)
+            if not unconfirmed:
+                order = c.store.get_order(ret.merchant_id, ret.order_number)
+                if order is not None:
+                    refund_domain.release(order, allocation)
         rec.status = status
         rec.error = error
-        if reference:
-            rec.details = {**(rec.details or {}), "shop_reference": reference}
-        rec.updated_at = now.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        rec.details = {
+            **(rec.details or {}),
+            **({"shop_reference": reference} if reference else {}),
+            **({"unconfirmed": True} if unconfirmed else {}),
+        }
+        rec.updated_at = _stamp(now)
         try:
             commit(
                 c,
@@ -486,25 +503,94 @@ def record_refund_result(
                 order=order,
                 now=now,
             )
-        except AlreadyApplied:
-            continue
-        except ConcurrentModification:
+        except (AlreadyApplied, ConcurrentModification):
             continue
         if not succeeded:
-            _tell_merchant(c, ret.merchant_id, return_id, refund_id, error)
-        return {"refund_id": refund_id, "status": status}
+            _tell_merchant(c, ret.merchant_id, return_id, refund_id, error, unconfirmed=unconfirmed)
+        return {"refund_id": refund_id, "status": _outcome(rec)}
     raise ConcurrentModification(f"return {return_id} kept changing")
 
 
-def _tell_merchant(c: Container, merchant_id: str, return_id: str, refund_id: str, error: str | None) -> None:
+def _outcome(rec: Any) -> str:
+    """The refund's status for the state machine: `unconfirmed` while a failed refund still waits to be settled."""
+    if rec.status == "failed" and (rec.details or {}).get("unconfirmed"):
+        return "unconfirmed"
+    return str(rec.status)
+
+
+def _stamp(now: datetime) -> str:
+    return now.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def reconcile_refund(c: Container, return_id: str, refund_id: str) -> dict[str, Any]:
+    """Ask the shop again about a refund whose outcome was unknown. Found: it succeeded after all (late). Not
+    there: its share is released and the merchant may click again. Still no answer: `unconfirmed` again, until
+    `refund_reconcile_max_checks` (then it stays held for the merchant to check in the shop: `gave_up`)."""
+    rec = c.store.get_refund(return_id, refund_id)
+    if _outcome(rec) != "unconfirmed":
+        return {"refund_id": refund_id, "status": _outcome(rec)}
+    checks = c.store.refund_check(return_id, refund_id)
+    found, asked = _ask_shop(c, rec)
+    if not asked:
+        if checks >= c.settings.refund_reconcile_max_checks:
+            logger.warning("refund outcome still unknown; left for the merchant", return_id=return_id, checks=checks)
+            return {"refund_id": refund_id, "status": "gave_up"}
+        return {"refund_id": refund_id, "status": "unconfirmed"}
+    for _attempt in range(5):
+        rec = c.store.get_refund(return_id, refund_id)
+        if _outcome(rec) != "unconfirmed":
+            return {"refund_id": refund_id, "status": _outcome(rec)}
+        ret = c.store.get_return(return_id)
+        now = c.now()
+        order = None
+        allocation = RefundAllocation.from_dict((rec.details or {}).get("allocation"))
+        if found is not None:
+            ret.refund_succeeded(refund_id=refund_id, amount=Decimal(rec.amount), actor="system:refunds", at=now)
+            rec.status, rec.error = "succeeded", None
+        else:
+            ret.refund_released(refund_id=refund_id, allocation=allocation, actor="system:refunds", at=now)
+            order = c.store.get_order(ret.merchant_id, ret.order_number)
+            if order is not None:
+                refund_domain.release(order, allocation)
+            rec.error = "the shop does not have this refund: nothing was refunded"
+        details = {k: v for k, v in (rec.details or {}).items() if k != "unconfirmed"}
+        rec.details = {**details, **({"shop_reference": found} if found else {})}
+        rec.updated_at = _stamp(now)
+        try:
+            commit(
+                c,
+                ret,
+                markers=(Marker(pk=return_pk(return_id), sk=f"REFUNDSETTLED#{refund_id}", data={}),),
+                extra=(rec,),
+                order=order,
+                now=now,
+            )
+        except (AlreadyApplied, ConcurrentModification):
+            continue
+        if found is None:
+            _tell_merchant(c, ret.merchant_id, return_id, refund_id, rec.error)
+        return {"refund_id": refund_id, "status": rec.status}
+    raise ConcurrentModification(f"return {return_id} kept changing")
+
+
+def _tell_merchant(
+    c: Container, merchant_id: str, return_id: str, refund_id: str, error: str | None, *, unconfirmed: bool = False
+) -> None:
     merchant = c.store.get_merchant(merchant_id)
     if not merchant.contact_email:
         return
+    if unconfirmed:
+        next_step = (
+            "Your shop could not tell us whether it took the refund. We keep asking it; until then this refund's\n"
+            "amount stays reserved so that it cannot be paid twice. You will hear from us when it is settled.\n"
+        )
+    else:
+        next_step = "Open the return and click refund again to retry.\n"
     c.mailer.send(
         merchant.contact_email,
         f"Refund {refund_id} failed",
         f"The refund {refund_id} for return {return_id} could not be delivered to your refund target.\n"
-        f"Last error: {error}\nOpen the return and click refund again to retry.\n",
+        f"Last error: {error}\n{next_step}",
     )
 
 

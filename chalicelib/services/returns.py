@@ -19,7 +19,7 @@ from chalicelib.domain.photos import thumbnail_key
 from chalicelib.domain.returns import Return, ReturnItem, ReturnStatus, TimelineEntry, iso
 from chalicelib.domain.tenants import Merchant, Reason, Warehouse
 from chalicelib.observability import logger
-from chalicelib.services.common import check_tenant, publish
+from chalicelib.services.common import check_tenant
 from chalicelib.services.photos import check_customer_photos
 
 NEXT_STEP = {
@@ -381,7 +381,6 @@ def request_return(
             for key in shipment.files:
                 c.files.delete(key)
             raise
-        publish(c, ret)
         logger.info("return created", return_id=ret.id, merchant_id=merchant.id, items=len(items), method=option.type)
         return ret, created
     if shipment:

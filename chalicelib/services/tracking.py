@@ -22,7 +22,6 @@ from chalicelib.domain.tracking import (
     normalize_shippo,
 )
 from chalicelib.observability import logger
-from chalicelib.services.common import publish
 
 
 # ----- receiving ---------------------------------------------------------------------------------------------
@@ -267,7 +266,6 @@ def record_tracking_event(c: Container, event: TrackingEvent) -> int:
                 break
             except ConcurrentModification:
                 continue
-            publish(c, ret)
             changed += int(moved)
             break
         else:

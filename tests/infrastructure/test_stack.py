@@ -52,6 +52,8 @@ STAR_RESOURCE_ACTIONS = {
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    # granted with a DynamoDB stream event source (the outbox's); ListStreams has no resource-level permission
+    "dynamodb:ListStreams",
 }
 # cfn-lint findings we accept, with the reason.
 CFN_LINT_IGNORED = {
@@ -178,7 +180,7 @@ def test_bucket_is_private_encrypted_and_ssl_only(synth: Synth) -> None:
 def test_every_queue_has_an_encrypted_dlq_with_the_defined_receive_count(synth: Synth) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
     by_name = {q["Properties"]["QueueName"]: (logical, q["Properties"]) for logical, q in queues.items()}
-    assert set(by_name) == {n for q in d.QUEUES for n in (q.name, q.dlq_name)}
+    assert set(by_name) == {n for q in d.QUEUES for n in (q.name, q.dlq_name)} | {d.OUTBOX.dlq_name}
     for q in d.QUEUES:
         _, props = by_name[q.name]
         dlq_logical, dlq_props = by_name[q.dlq_name]
@@ -191,8 +193,18 @@ def test_every_queue_has_an_encrypted_dlq_with_the_defined_receive_count(synth: 
         assert dlq_props["SqsManagedSseEnabled"] is True
 
 
+def _queue_mappings(synth: Synth) -> list[dict[str, Any]]:
+    queues = {synth.logical_id(q) for q in synth.stack.queues.values()}
+    return [
+        m
+        for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"].get("Fn::GetAtt", [None])[0] in queues
+    ]
+
+
 def test_queue_consumers_report_partial_batch_failures(synth: Synth) -> None:
-    mappings = list(synth.of_type("AWS::Lambda::EventSourceMapping").values())
+    mappings = _queue_mappings(synth)
+    assert len(mappings) == len(synth.of_type("AWS::Lambda::EventSourceMapping")) - 1  # + the outbox's stream
     consumed = [q for q in d.QUEUES if q.consumer]
     assert len(mappings) == len(consumed)
     for q in consumed:
@@ -479,7 +491,6 @@ def test_api_role_has_exactly_the_permissions_the_api_needs(synth: Synth) -> Non
         "s3:GetObject": {bucket_objects},
         "s3:PutObject": {bucket_objects},
         "sqs:SendMessage": {queue},
-        "events:PutEvents": {f"<{synth.logical_id(synth.stack.event_bus)}>"},
         "states:StartExecution": set(machines.values()),
         "states:SendTaskSuccess": {machines[d.PROCESSING.name]},
         "ssm:GetParameter": {merchants, carriers},
@@ -506,6 +517,85 @@ def test_the_notifier_consumes_its_queue_reads_labels_and_sends_mail_and_nothing
     }
 
 
+def test_the_table_streams_new_images_to_the_event_publisher_filtered_to_new_outbox_records(synth: Synth) -> None:
+    """The transactional outbox (docs/adr/0005): only the stream delivers domain events to the bus."""
+    o = d.OUTBOX
+    (table,) = synth.of_type("AWS::DynamoDB::Table").values()
+    assert table["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    table_id = synth.logical_id(synth.stack.table)
+    (mapping,) = [
+        m["Properties"]
+        for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    ]
+    assert mapping["FunctionName"] == {"Ref": synth.logical_id(synth.stack.functions[o.consumer])}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["BatchSize"] == o.batch_size
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["MaximumRetryAttempts"] == o.retry_attempts
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    dlq = synth.logical_id(synth.stack.outbox_dlq)
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [dlq, "Arn"]}}}
+    (pattern,) = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+    assert pattern == o.filter_pattern()
+    assert pattern == {
+        "eventName": ["INSERT"],
+        "dynamodb": {
+            "Keys": {"sk": {"S": [{"prefix": "TL#"}]}},
+            "NewImage": {"detail_type": {"S": [{"exists": True}]}},
+        },
+    }
+    # the DLQ is encrypted and watched like the others
+    assert synth.resources[dlq]["Properties"]["QueueName"] == o.dlq_name
+    assert synth.resources[dlq]["Properties"]["SqsManagedSseEnabled"] is True
+    alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    assert any(
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}} in a["Dimensions"]
+        and a["ComparisonOperator"] == "GreaterThanThreshold"
+        and a["Threshold"] == 0
+        for a in alarms
+    )
+
+
+def test_the_event_publisher_reads_the_stream_and_puts_events_on_the_bus_and_nothing_else(synth: Synth) -> None:
+    (fn,) = [f for f in d.FUNCTIONS if f.name == d.OUTBOX.consumer]
+    assert fn.needs == ("events",)
+    props = synth.resources[synth.logical_id(synth.stack.functions[fn.name])]["Properties"]
+    role = props["Role"]["Fn::GetAtt"][0]
+    log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+    table = synth.logical_id(synth.stack.table)
+    stream = f"<{table}>"  # GetAtt Table.StreamArn, rendered
+    dlq = f"<{synth.logical_id(synth.stack.outbox_dlq)}>"
+    assert _permissions(synth, role) == {
+        "logs:CreateLogStream": {f"<{log_group}>"},
+        "logs:PutLogEvents": {f"<{log_group}>"},
+        "xray:PutTraceSegments": {"*"},
+        "xray:PutTelemetryRecords": {"*"},
+        "events:PutEvents": {f"<{synth.logical_id(synth.stack.event_bus)}>"},
+        "dynamodb:ListStreams": {"*"},
+        "dynamodb:DescribeStream": {stream},
+        "dynamodb:GetRecords": {stream},
+        "dynamodb:GetShardIterator": {stream},
+        "sqs:SendMessage": {dlq},
+        "sqs:GetQueueAttributes": {dlq},
+        "sqs:GetQueueUrl": {dlq},
+    }
+    stream_statements = [s for s in synth.statements_of_role(role) if "dynamodb:GetRecords" in _as_list(s["Action"])]
+    assert [s["Resource"] for s in stream_statements] == [{"Fn::GetAtt": [table, "StreamArn"]}]
+
+
+def test_only_the_event_publisher_puts_events_on_the_bus(synth: Synth) -> None:
+    putting = {
+        logical
+        for logical, s in _all_statements(synth)
+        if "events:PutEvents" in _as_list(s["Action"]) or "events:*" in _as_list(s["Action"])
+    }
+    publisher_role = synth.resources[synth.logical_id(synth.stack.functions[d.OUTBOX.consumer])]["Properties"]["Role"]
+    (policy,) = putting
+    assert {"Ref": publisher_role["Fn::GetAtt"][0]} in synth.resources[policy]["Properties"]["Roles"]
+    assert [f.name for f in d.FUNCTIONS if "events" in f.needs] == [d.OUTBOX.consumer]
+
+
 def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
     signature = {
         "table": "dynamodb:Query",
@@ -520,9 +610,12 @@ def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
     ssm_paths = {"secrets": f"{parameters}/merchants/*", "carrier_credentials": f"{parameters}/carriers/*"}
     assert {fn.name for fn in d.FUNCTIONS if "carrier_credentials" in fn.needs} == {"dhl_tracking_poller"}
     bucket = f"<{synth.logical_id(synth.stack.bucket)}>"
+    outbox_dlq = f"<{synth.logical_id(synth.stack.outbox_dlq)}>"
     for fn in d.FUNCTIONS:
         props = synth.resources[synth.logical_id(synth.stack.functions[fn.name])]["Properties"]
         allowed = _permissions(synth, props["Role"]["Fn::GetAtt"][0])
+        if fn.name == d.OUTBOX.consumer:  # its event source's grants (test_the_event_publisher_...): not a need
+            allowed = {a: r - {outbox_dlq} for a, r in allowed.items() if r - {outbox_dlq}}
         for need, action in signature.items():
             assert (action in allowed) == (need in fn.needs), (fn.name, need)
         assert "ssm:PutParameter" not in allowed

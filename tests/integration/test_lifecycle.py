@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.domain.signatures import easypost_signature
-from tests.support import Api, SteppingClock, drain_queue, easypost_event
+from tests.support import Api, SteppingClock, drain_outbox, drain_queue, easypost_event
 
 
 @pytest.fixture
@@ -147,11 +147,15 @@ def test_full_lifecycle_with_clarification_and_automatic_refund(api: Api, aws, c
     ]
     assert statuses == milestones
 
-    # And every milestone was published on the bus, with ids but no personal data
+    # And every milestone was published on the bus (through the outbox), with ids but no personal data
+    drain_outbox(aws)
     events = tapped(tap)
     types = [e["detail-type"] for e in events]
     for status in milestones:
         assert types.count(f"return.{status}") == 1, (status, types)
     assert types.count("item.graded") == 2 and "refund.succeeded" in types
     assert all(e["source"] == "boomerang" and e["detail"]["return_id"] == rid for e in events)
+    # each with the id consumers deduplicate on: its timeline record's key
+    ids = [e["detail"]["event_id"] for e in events]
+    assert len(set(ids)) == len(ids) and all(i.startswith(f"RETURN#{rid}#TL#") for i in ids)
     assert "erika" not in json.dumps(events).lower()

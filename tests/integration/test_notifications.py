@@ -1,5 +1,6 @@
-"""Customer emails end to end in moto: a return created in the portal -> domain event on the bus -> the rule -> the
-notification queue -> the notifier -> SES (and the local outbox, read back as .eml files)."""
+"""Customer emails end to end in moto: a return created in the portal -> its domain event, written with it (the
+transactional outbox) -> the stream relay -> the bus -> the rule -> the notification queue -> the notifier -> SES (and
+the local mail outbox directory, read back as .eml files)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from chalicelib import bootstrap
 from infrastructure import definitions as d
 from local.lambda_router import call_handler
 from local.pollers import lambda_event
-from tests.support import Api
+from tests.support import Api, drain_outbox
 
 BASE_URL = "https://returns.example"
 
@@ -47,8 +48,10 @@ def tenant(api: Api, *, merchant_locale: str) -> dict[str, Any]:
 
 
 def drain(aws: Any) -> dict[str, Any]:
-    """Play the event source mapping once on the notification queue. Failed messages are made visible again at once
-    (in AWS: after the visibility timeout), so a second drain is the retry."""
+    """Relay the committed domain events to the bus, then play the event source mapping once on the notification
+    queue. Failed messages are made visible again at once (in AWS: after the visibility timeout), so a second drain is
+    the retry."""
+    drain_outbox(aws)
     sqs = boto3.client("sqs")
     url = aws.queue_urls[d.NOTIFICATION_QUEUE.name]
     msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
@@ -149,6 +152,7 @@ def test_the_same_event_delivered_twice_sends_one_email(api: Api, aws: Any, outb
     # Given the label_created event in the notification queue
     t = tenant(api, merchant_locale="en")
     api.create_return(t)
+    drain_outbox(aws)
     sqs = boto3.client("sqs")
     url = aws.queue_urls[d.NOTIFICATION_QUEUE.name]
     (msg,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])

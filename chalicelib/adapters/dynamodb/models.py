@@ -10,13 +10,16 @@ Key design (one table, three sparse GSIs; every request path is a GetItem, Batch
 | api key (hashed)  | APIKEY#<sha256>                      | APIKEY                  |
 | order             | ORDER#<merchant_id>#<order_number>   | ORDER                   |
 | return            | RETURN#<id>                          | RETURN                  |
-| timeline entry    | RETURN#<id>                          | TL#<at>#<seq>           |
+| timeline entry    | RETURN#<id> (PARCEL#<id>)            | TL#<at>#<seq>           |
 | refund            | RETURN#<id>                          | REFUND#<refund_id>      |
 | markers           | RETURN#<id>                          | CARRIEREVT#.. / IDEM#.. |
 | tracking token    | TRACKTOKEN#<token>                   | TRACKTOKEN              |
 | rate limit window | RATELIMIT#<scope>#<window>           | RATELIMIT               |
 | shop order link   | SHOPORDER#<merchant>#<platform>#<id> | SHOPORDER / FULFILLMENT#<fulfillment id> |
 | order import      | IMPORT#<merchant_id>#<import_id>     | IMPORT                  |
+
+A timeline entry that announces a domain event carries it (`detail_type`, `detail`): the transactional outbox.
+The table's stream delivers new ones to functions/event_publisher (docs/adr/0005-transactional-outbox.md).
 
 GSI1 returns by merchant+status (gsi1pk MERCHANT#<id>#STATUS#<status>, gsi1sk <updated_at>#<id>);
 GSI2 returns by tracking number (gsi2pk TRACKING#<number>); GSI3 returns by merchant (gsi3pk MERCHANT#<id>#RETURNS).
@@ -193,6 +196,10 @@ class TimelineRecord(Base):
     at = UnicodeAttribute()
     actor = UnicodeAttribute()
     data = JSONAttribute(null=True)
+    # The outbox: the domain event of this entry as it goes on the bus (EventBridge detail-type, detail as JSON text).
+    # Only entries that are events have them; the stream's filter (infrastructure/definitions.OUTBOX) selects on it.
+    detail_type = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute(null=True)
 
 
 class RefundRecord(Base):
@@ -210,6 +217,7 @@ class RefundRecord(Base):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     attempts = NumberAttribute(default=0)
+    checks = NumberAttribute(default=0)  # times the shop was asked again about an unconfirmed refund
     error = UnicodeAttribute(null=True)
     items = JSONAttribute(null=True)
     # allocation {lines, shipping, quantities}, kind (money | store_credit), credit, shop_reference, breakdown

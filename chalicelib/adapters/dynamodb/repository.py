@@ -29,6 +29,7 @@ from chalicelib.adapters.dynamodb.models import (
     WarehouseRecord,
     WorkOrderRecord,
 )
+from chalicelib.adapters.dynamodb.outbox import outbox_attributes
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.checklists import NO_CHECKLISTS, Checklists
 from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict, NotFound
@@ -234,6 +235,17 @@ def _return_from_record(rec: ReturnRecord) -> Return:
         refund_method=details.get("refund_method") or "original",
         version=rec.version,
     )
+
+
+def _timeline_record(pk: str, seq: int, e: TimelineEntry) -> TimelineRecord:
+    """An entry's record; an entry that is a domain event carries it (the outbox: written in the transaction of the
+    change, published by the stream's consumer)."""
+    sk = f"TL#{_iso(e.at)}#{seq:03d}{secrets.token_hex(4)}"
+    rec = TimelineRecord(pk=pk, sk=sk, type=e.type, at=_iso(e.at), actor=e.actor, data=e.data)
+    if e.event is not None:
+        for name, value in outbox_attributes(e.event).items():
+            setattr(rec, name, value)
+    return rec
 
 
 def _timeline_from_record(rec: TimelineRecord) -> TimelineEntry:
@@ -571,8 +583,11 @@ class FloorStore:
         return {k: int(getattr(rec, k) or 0) for k in BILLING_COUNTERS}
 
     @staticmethod
-    def create_parcel(parcel: UnidentifiedParcel) -> None:
-        _parcel_to_record(parcel).save(condition=ParcelRecord.pk.does_not_exist())
+    def create_parcel(parcel: UnidentifiedParcel, entry: TimelineEntry) -> None:
+        """The parcel and its first timeline entry (with its domain event: the outbox), in one transaction."""
+        with TransactWrite(connection=_connection()) as tx:
+            tx.save(_parcel_to_record(parcel), condition=ParcelRecord.pk.does_not_exist())
+            tx.save(_timeline_record(f"PARCEL#{parcel.id}", 0, entry))
 
     @staticmethod
     def match_parcel(parcel: UnidentifiedParcel) -> Update:
@@ -867,13 +882,7 @@ class DynamoStore(FloorStore):
 
     @staticmethod
     def _timeline_records(ret: Return) -> list[TimelineRecord]:
-        out = []
-        for seq, e in enumerate(ret.new_timeline):
-            sk = f"TL#{_iso(e.at)}#{seq:03d}{secrets.token_hex(4)}"
-            out.append(
-                TimelineRecord(pk=return_pk(ret.id), sk=sk, type=e.type, at=_iso(e.at), actor=e.actor, data=e.data)
-            )
-        return out
+        return [_timeline_record(return_pk(ret.id), seq, e) for seq, e in enumerate(ret.new_timeline)]
 
     def get_return(self, return_id: str) -> Return:
         try:
@@ -990,6 +999,12 @@ class DynamoStore(FloorStore):
             condition=RefundRecord.pk.exists(),
         )
         return rec
+
+    def refund_check(self, return_id: str, refund_id: str) -> int:
+        """Count one more check of an unconfirmed refund; the new count."""
+        rec = RefundRecord(pk=return_pk(return_id), sk=f"REFUND#{refund_id}")
+        rec.update(actions=[RefundRecord.checks.add(1)], condition=RefundRecord.pk.exists())
+        return int(rec.checks)
 
     def refund_attempt_failed(self, return_id: str, refund_id: str, error: str) -> None:
         """The last attempt's error, for the merchant's refund history while the refund is retried."""

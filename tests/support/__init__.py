@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.test import Client
+
+if TYPE_CHECKING:
+    from local.outbox import Drained
+    from local.provision import Resources
 
 OPERATOR_KEY = "op_test_0123456789abcdef"
 
@@ -304,6 +308,14 @@ def drain_queue(queue_url: str, consumer: str = "tracking_consumer") -> dict[str
         if m["MessageId"] not in failed:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
     return {"count": len(msgs), "failed": failed}
+
+
+def drain_outbox(aws: Resources) -> Drained:
+    """Play the outbox's stream event source mapping (local/outbox.py): every domain event committed since the last
+    drain goes on the bus, where the rules deliver it (e.g. to the notification queue). Returns what was delivered."""
+    from local.outbox import relay_for
+
+    return relay_for(aws.stream_arn).drain()
 
 
 class SteppingClock:
