@@ -10,6 +10,7 @@ from chalice.app import Blueprint
 from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, decode_cursor, encode_cursor, endpoint, json_response
 from chalicelib.bootstrap import container
+from chalicelib.domain.return_index import ReturnFilter
 from chalicelib.services import cancellations, floor, orders, processing, refunds, returns, tenants
 
 bp = Blueprint(__name__)
@@ -169,11 +170,26 @@ def list_returns(call: Call) -> dict[str, Any]:
         updated_since=q.updated_since,
         cursor=decode_cursor(q.cursor),
         limit=q.limit,
+        filters=ReturnFilter.from_query(q.model_dump()),
     )
     return {
         "items": [returns.to_view(c, r, [], audience="merchant") for r in items],
         "next_cursor": encode_cursor(last),
     }
+
+
+@endpoint(
+    bp,
+    "/v1/attention",
+    "GET",
+    summary="Returns that need the merchant: awaiting feedback (with the SLA left), failed refunds, carrier problems",
+    tag="returns",
+    auth=MERCHANT,
+    response=s.AttentionOut,
+    errors=(401, 403),
+)
+def needs_attention(call: Call) -> dict[str, Any]:
+    return returns.attention(container(), _mid(call))
 
 
 @endpoint(

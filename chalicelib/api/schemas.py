@@ -336,6 +336,16 @@ class ReturnsQuery(In):
     updated_since: UtcDatetime | None = None
     cursor: Annotated[str, StringConstraints(max_length=2000)] | None = None
     limit: int = Field(default=50, ge=1, le=100)
+    # Filters served by the list index (domain/return_index.py); created_from/created_to bound the creation time.
+    carrier: Code | None = None
+    grade: Grade | None = None
+    reason: Code | None = None
+    sku: Code | None = None
+    order_number: Code | None = None
+    email: Email | None = None
+    attention: Literal["awaiting_feedback", "refund_failed", "carrier_exception"] | None = None
+    created_from: UtcDatetime | None = None
+    created_to: UtcDatetime | None = None
 
 
 # ----- warehouse ------------------------------------------------------------------------------------------------
@@ -608,3 +618,18 @@ class ImportReportOut(Out):
     errors: list[ImportErrorOut]
     errors_truncated: bool
     ignored_columns: list[str]
+
+
+class AttentionItem(Out):
+    return_id: str
+    order_number: str
+    status: str
+    kind: Literal["awaiting_feedback", "refund_failed", "carrier_exception"]
+    since: str
+    sla_left_hours: float | None = None  # awaiting feedback: hours before the default applies (negative: overdue)
+    detail: str | None = None
+
+
+class AttentionOut(Out):
+    items: list[AttentionItem]
+    counts: dict[str, int]

@@ -218,6 +218,8 @@ class Return:
     refund_shipping_allocated: Decimal = Decimal(0)
     refund_quantities: dict[str, int] = field(default_factory=dict)  # units handed to the shop per line
     refund_method: str = "original"  # original (money back) | store_credit (the customer chose a gift card)
+    customer_email_key: str | None = None  # the order's email hashed (return_index.email_key): a list filter
+    indexed: list[str] = field(default_factory=list)  # the list facets saved last (the repository keeps them)
     version: int | None = None
     # Written with the next save (each entry with its domain event, if any), then cleared by the repository.
     new_timeline: list[TimelineEntry] = field(default_factory=list)

@@ -16,6 +16,8 @@ from chalicelib.domain.methods import PREPRINTED, MethodOption, choose_method, o
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import Order, OrderItem, eligibility
 from chalicelib.domain.photos import thumbnail_key
+from chalicelib.domain.return_index import ATTENTION_KINDS, ReturnFilter, email_key, feedback_sla_left
+from chalicelib.domain.return_index import attention as return_attention
 from chalicelib.domain.returns import Return, ReturnItem, ReturnStatus, TimelineEntry, iso
 from chalicelib.domain.tenants import Merchant, Reason, Warehouse
 from chalicelib.observability import logger
@@ -331,6 +333,7 @@ def request_return(
         ret.method = option.to_dict()
         ret.notify_customer = notify_customer
         ret.refund_method = refund_method
+        ret.customer_email_key = email_key(order.email)
         customs = _customs(merchant, order, ret, option)
         declaration, warnings = customs if customs else (None, [])
         if shipment is None:
@@ -511,5 +514,66 @@ def list_returns(
     updated_since: Any,
     cursor: dict[str, Any] | None,
     limit: int,
+    filters: ReturnFilter | None = None,
 ) -> tuple[list[Return], dict[str, Any] | None]:
-    return c.store.list_returns(merchant_id, status=status, updated_since=updated_since, cursor=cursor, limit=limit)
+    """A page of the merchant's returns. Status and `updated_since` alone use the status and updated-at indexes
+    (newest change first, for incremental sync); any other filter asks the list index for its most selective
+    facet (newest created first) and checks the rest on the page's returns: a page may hold fewer than `limit`
+    returns and still have a next cursor. Two DynamoDB calls per page: one Query, one BatchGetItem."""
+    simple = filters is None or filters == ReturnFilter(status=filters.status)
+    if simple:
+        return c.store.list_returns(merchant_id, status=status, updated_since=updated_since, cursor=cursor, limit=limit)
+    assert filters is not None
+    page, last = c.store.query_index(
+        merchant_id,
+        filters.facet(),
+        created_from=filters.created_from,
+        created_to=filters.created_to,
+        cursor=cursor,
+        limit=limit,
+    )
+    found = c.store.get_returns([rid for rid, _ in page]) if page else []
+    kept = [
+        r
+        for r in found
+        if r.merchant_id == merchant_id
+        and filters.matches(r)
+        and (updated_since is None or r.updated_at >= updated_since)
+    ]
+    return kept, last
+
+
+def attention(c: Container, merchant_id: str) -> dict[str, Any]:
+    """What needs the merchant: returns awaiting their feedback (with the SLA left before the default applies),
+    failed refunds and unresolved carrier exceptions; oldest first, at most 100 of each kind."""
+    merchant = c.store.get_merchant(merchant_id)
+    now = c.now()
+    items: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for kind in ATTENTION_KINDS:
+        page, _ = c.store.query_index(
+            merchant_id, f"attention={kind}", created_from=None, created_to=None, cursor=None, limit=100
+        )
+        since = dict(page)
+        found = [r for r in (c.store.get_returns(list(since)) if since else []) if kind in return_attention(r)]
+        counts[kind] = len(found)
+        for ret in found:
+            entry: dict[str, Any] = {
+                "return_id": ret.id,
+                "order_number": ret.order_number,
+                "status": ret.status.value,
+                "kind": kind,
+                "since": iso(since[ret.id]),
+            }
+            if kind == "awaiting_feedback":
+                sla = c.settings.feedback_timeout_seconds
+                hours = sla / 3600 if sla else merchant.guideline.feedback_sla_hours
+                entry["sla_left_hours"] = feedback_sla_left(ret, since[ret.id], hours, now)
+            elif kind == "refund_failed" and ret.refund is not None:
+                amount = Money(ret.refund.amount, ret.currency).to_dict()["amount"]
+                entry["detail"] = f"refund {ret.refund.id} of {amount} {ret.currency}"
+            elif kind == "carrier_exception" and ret.carrier_exception:
+                entry["detail"] = str(ret.carrier_exception.get("status"))
+            items.append(entry)
+    items.sort(key=lambda e: e["since"])
+    return {"items": items, "counts": counts}

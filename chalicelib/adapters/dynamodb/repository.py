@@ -36,6 +36,7 @@ from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Con
 from chalicelib.domain.floor import BILLING_COUNTERS, UnidentifiedParcel, WorkOrder
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
 from chalicelib.domain.orders import Delivery, Order, OrderItem
+from chalicelib.domain.return_index import facets as return_facets
 from chalicelib.domain.returns import (
     Disposition,
     Grade,
@@ -177,6 +178,8 @@ def _return_to_record(ret: Return) -> ReturnRecord:
             "refund_shipping_allocated": str(ret.refund_shipping_allocated),
             "refund_quantities": ret.refund_quantities,
             "refund_method": ret.refund_method,
+            "customer_email_key": ret.customer_email_key,
+            "facets": return_facets(ret),
         },
         gsi1pk=f"MERCHANT#{ret.merchant_id}#STATUS#{ret.status.value}",
         gsi1sk=f"{updated}#{ret.id}",
@@ -233,6 +236,8 @@ def _return_from_record(rec: ReturnRecord) -> Return:
         refund_shipping_allocated=Decimal(details.get("refund_shipping_allocated") or "0"),
         refund_quantities={k: int(v) for k, v in (details.get("refund_quantities") or {}).items()},
         refund_method=details.get("refund_method") or "original",
+        customer_email_key=details.get("customer_email_key"),
+        indexed=list(details.get("facets") or []),
         version=rec.version,
     )
 
@@ -825,8 +830,10 @@ class DynamoStore(FloorStore):
                 )
                 for rec in self._timeline_records(ret):
                     tx.save(rec)
+                self._write_index(tx, ret)
         except TransactWriteError as exc:
             _check_cancellation(exc, set())
+        ret.indexed = return_facets(ret)
         ret.version = 1
         order.version = (order.version or 0) + 1
         ret.new_timeline.clear()
@@ -875,10 +882,56 @@ class DynamoStore(FloorStore):
                     idx += 1
                 for tl in self._timeline_records(ret):
                     tx.save(tl)
+                self._write_index(tx, ret)
         except TransactWriteError as exc:
             _check_cancellation(exc, marker_indexes)
+        ret.indexed = return_facets(ret)
         ret.version = rec.version
         ret.new_timeline.clear()
+
+    @staticmethod
+    def _write_index(tx: TransactWrite, ret: Return) -> None:
+        """The list index items that changed (return_index.py): new facets put, dropped ones deleted. A facet
+        item's `since` is when the return entered it (e.g. since when it awaits feedback)."""
+        now = return_facets(ret)
+        sk = f"{_iso(ret.created_at)}#{ret.id}"
+        for facet in [f for f in now if f not in ret.indexed]:
+            tx.save(PointerRecord(pk=_index_pk(ret.merchant_id, facet), sk=sk, created_at=_iso(ret.updated_at)))
+        for facet in [f for f in ret.indexed if f not in now]:
+            tx.delete(PointerRecord(pk=_index_pk(ret.merchant_id, facet), sk=sk))
+
+    def query_index(
+        self,
+        merchant_id: str,
+        facet: str,
+        *,
+        created_from: datetime | None,
+        created_to: datetime | None,
+        cursor: dict[str, Any] | None,
+        limit: int,
+    ) -> tuple[list[tuple[str, datetime]], dict[str, Any] | None]:
+        """One page of (return id, since) from a list facet, newest first, within a created-at range."""
+        low = _iso(created_from) if created_from else "0"
+        high = (_iso(created_to) if created_to else "9999") + "#~"
+        result = PointerRecord.query(
+            _index_pk(merchant_id, facet),
+            PointerRecord.sk.between(low, high),
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=cursor,
+        )
+        page = [(rec.sk.rsplit("#", 1)[1], _parse_req(rec.created_at)) for rec in result]
+        return page, result.last_evaluated_key
+
+    def get_returns(self, return_ids: list[str]) -> list[Return]:
+        """Returns by id in one BatchGetItem (up to 100), in the order asked; missing ones left out."""
+        raw = _batch_get([(return_pk(rid), "RETURN") for rid in return_ids])
+        out = []
+        for rid in return_ids:
+            item = raw.get((return_pk(rid), "RETURN"))
+            if item is not None:
+                out.append(_return_from_record(ReturnRecord.from_raw_data(item)))
+        return out
 
     @staticmethod
     def _timeline_records(ret: Return) -> list[TimelineRecord]:
@@ -1234,6 +1287,10 @@ def _connection() -> Connection:
 def _client() -> Any:
     """The botocore client PynamoDB uses (same region, endpoint and session), for raw multi-entity reads."""
     return ReturnRecord._get_connection().connection.client
+
+
+def _index_pk(merchant_id: str, facet: str) -> str:
+    return f"RIDX#{merchant_id}#{facet}"
 
 
 def _batch_get(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
