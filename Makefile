@@ -7,7 +7,7 @@ PORT ?= 8000
 MOTO_PORT ?= 5000
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint typecheck unit integration workflow e2e infra-test openapi bench redrive clean
+.PHONY: run test lint typecheck unit integration workflow e2e infra-test openapi bench redrive cli clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ redrive: $(VENV)/.stamp-dev
 	$(if $(QUEUE),,$(error QUEUE is required: make redrive QUEUE=tracking|photos|notifications))
 	MOTO_PORT=$(MOTO_PORT) $(BIN)/python -m infrastructure.redrive --queue $(QUEUE) \
 		$(if $(MAX),--max $(MAX)) $(if $(DRY_RUN),--dry-run) $(if $(LOCAL),--local)
+
+## make cli ARGS="returns list --sku SHIRT-M" [LOCAL=1]: the command line (infrastructure/cli.py; --help lists commands)
+cli: $(VENV)/.stamp-dev
+	MOTO_PORT=$(MOTO_PORT) $(BIN)/python -m infrastructure.cli $(if $(LOCAL),--local) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml infrastructure/cdk.out

@@ -1,7 +1,8 @@
 """`make bench`: cold start against a baseline, DynamoDB calls per operation over one lifecycle, no Scan anywhere,
 classification cost, the customer portal (DynamoDB calls per portal operation, create-return latency against
-`GET /v1/health` in the same run), and tracking ingestion (webhook events per second through the SQS consumer against
-plain PutItems per second in the same run).
+`GET /v1/health` in the same run), tracking ingestion (webhook events per second through the SQS consumer against
+plain PutItems per second in the same run), and refunds (DynamoDB calls and shop calls per refund, click to settled,
+for every refund target and the shops' failure paths).
 
 Prints the tables and the acceptance checks, writes everything to .local/bench-results.json, and exits 1 if a
 check fails.
@@ -26,6 +27,7 @@ from bench import env
 
 if TYPE_CHECKING:
     from bench.counter import DynamoCallCounter
+    from bench.refunds import CaseResult, ShopCall
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / ".local" / "bench-results.json"
@@ -34,6 +36,25 @@ CLASSIFY_LIMIT = 5.0  # CEL classification may cost at most 5x the same rules as
 PORTAL_RETURN = "POST /v1/portal/returns"
 PORTAL_RETURN_LIMIT = 3
 PORTAL_READ_LIMIT = 3  # portal session, order, methods: at most 3 DynamoDB calls each
+# Refunds (chalicelib/services/refunds.py), DynamoDB calls per request / task invocation, from the code:
+# the click (issue_refund): the API key (GetItem, services/auth.authenticate), the Idempotency-Key marker (GetItem),
+# the return (GetItem), merchant + order (one BatchGetItem, load_for_return_creation), then one TransactWriteItems
+# (return, timeline, marker, refund record, the order's reservation, outbox event). Starting the state machine is not
+# DynamoDB.
+REFUND_CLICK_LIMIT = 5
+# send_refund, an attempt that fails: the refund (GetItem), its attempt counter (UpdateItem), for the target the return,
+# the merchant (webhook, shop) and the order (shop) (GetItem each), the attempt's error (UpdateItem).
+REFUND_FAILED_ATTEMPT_LIMIT = 6
+# send_refund, the attempt that settles: the same up to the target's answer (2 + 3), then record_refund_result: the
+# refund and the return read again (GetItem each) and one TransactWriteItems (return, refund record, REFUNDDONE marker).
+REFUND_SETTLING_ATTEMPT_LIMIT = 8
+# refund_failed, the refund unconfirmed (the shop cannot be asked): the refund (GetItem), asking the shop (return,
+# merchant, order), the refund and the return again, one TransactWriteItems, the merchant for the email (GetItem).
+# (A definitive failure adds the order's GetItem to release its share: 9; that path is not run here.)
+REFUND_FAILED_TASK_LIMIT = 8
+# reconcile_refund, the refund found: the refund (GetItem), the check counter (UpdateItem), asking the shop (return,
+# merchant, order), the refund and the return again, one TransactWriteItems. (A release adds order + merchant: 10.)
+REFUND_RECONCILE_LIMIT = 8
 
 
 @dataclass
@@ -485,6 +506,264 @@ def tracking(returns: int, rounds: int, checks: list[Check]) -> dict[str, Any]:
     }
 
 
+# ----- (h) refunds: DynamoDB calls and shop calls per refund ---------------------------------------------------
+def _invocations(per_invocation: list[Counter[str]]) -> tuple[str, str]:
+    """(calls each, DynamoDB operations) of a scope's invocations; distinct patterns with their count."""
+    totals = [sum(c.values()) for c in per_invocation]
+    patterns: list[tuple[Counter[str], int]] = []
+    for c in per_invocation:
+        for i, (seen, n) in enumerate(patterns):
+            if seen == c:
+                patterns[i] = (seen, n + 1)
+                break
+        else:
+            patterns.append((c, 1))
+    lo, hi = min(totals), max(totals)
+    each = ", ".join(str(t) for t in totals) if len(totals) <= 3 else str(lo) if lo == hi else f"{lo}-{hi}"
+    if len(patterns) == 1:
+        return each, _ops(patterns[0][0])
+    return each, "; ".join(f"{n}x {sum(c.values())}: {_ops(c)}" for c, n in patterns)
+
+
+def _shop_requests(calls: list[ShopCall]) -> str:
+    """The shop's requests in order, runs of the same request and fault folded: `list_refunds[500] x6`."""
+    runs: list[list[Any]] = []
+    for call in calls:
+        label = call.operation + ("" if call.fault == "ok" else f"[{call.fault}]")
+        if runs and runs[-1][0] == label:
+            runs[-1][1] += 1
+        else:
+            runs.append([label, 1])
+    return ", ".join(label + (f" x{n}" if n > 1 else "") for label, n in runs) or "-"
+
+
+def refunds(checks: list[Check]) -> dict[str, Any]:
+    from bench.refunds import CLICK, TASKS, run_refunds
+
+    r = run_refunds()
+    print(f"\n(h) Refunds: DynamoDB calls and shop calls per refund, click to settled ({r.seconds:.0f} s)")
+    for step in r.steps:
+        print(f"    - {step} ({r.setup_seconds:.0f} s)")
+    print(
+        "    - then each refund alone: the click and every task of its refund state machine counted until the "
+        f"execution ended; retries 1 s apart, {r.max_attempts} attempts at most"
+    )
+    for case in r.cases:
+        print(f"      {case.scenario.name}: {case.scenario.plan}")
+    rows = []
+    for case in r.cases:
+        first = True
+        scopes = [(CLICK, [case.click] if case.click else [])] + [(f"lambda {t}", case.task(t)) for t in TASKS]
+        for scope, invocations in scopes:
+            if not invocations:
+                continue
+            each, breakdown = _invocations(invocations)
+            total = sum(sum(c.values()) for c in invocations)
+            rows.append(
+                [case.scenario.name if first else "", scope, str(len(invocations)), each, str(total), breakdown]
+            )
+            first = False
+    print(_table(["refund", "scope", "n", "calls each", "total", "DynamoDB operations (each)"], rows, right={2, 3, 4}))
+
+    def bound(case: CaseResult) -> int:
+        """The most a refund may cost by the design: the click, a failed attempt's cost per attempt but the last,
+        the settling attempt's, and each later check (refund_failed, reconcile_refund)."""
+        return (
+            REFUND_CLICK_LIMIT
+            + REFUND_FAILED_ATTEMPT_LIMIT * max(0, case.attempts - 1)
+            + REFUND_SETTLING_ATTEMPT_LIMIT
+            + REFUND_FAILED_TASK_LIMIT * len(case.task("refund_failed"))
+            + REFUND_RECONCILE_LIMIT * len(case.task("reconcile_refund"))
+        )
+
+    def read_bound(case: CaseResult) -> int:
+        """Shop reads a refund may cost: per attempt the adapter's own check before it creates (WooCommerce lists the
+        order's refunds, Shopify reads its transactions), per attempt after the first the lookup for an earlier
+        answer, one lookup per later check; Shopify reads the order's returns once after the refund (dispositions)."""
+        checks_run = len(case.task("refund_failed")) + len(case.task("reconcile_refund"))
+        return 2 * case.attempts - 1 + checks_run + (1 if case.scenario.target == "shopify" else 0)
+
+    print("\n    per refund (DynamoDB end to end = the click + every task; shop: the requests it saw, in order)")
+    rows = []
+    for case in r.cases:
+        click = sum(case.click.values())
+        rows.append(
+            [
+                case.scenario.name,
+                str(case.refund.get("status", "-")),
+                str(case.attempts),
+                str(click),
+                str(case.dynamodb_total - click),
+                str(case.dynamodb_total),
+                str(bound(case)),
+                str(len(case.shop_reads())) if case.scenario.shop else "-",
+                str(len(case.shop_writes())),
+                _shop_requests(case.shop_calls),
+            ]
+        )
+    print(
+        _table(
+            [
+                "refund",
+                "status",
+                "attempts",
+                "click",
+                "tasks",
+                "end to end",
+                "bound",
+                "shop reads",
+                "writes",
+                "shop requests",
+            ],
+            rows,
+            right={2, 3, 4, 5, 6, 7, 8},
+        )
+    )
+    for error in r.errors:
+        print("\n    REFUNDS BENCH FAILED:\n" + "\n".join("      " + x for x in error.splitlines()))
+
+    measured = [c for c in r.cases if c.error is None]
+    unexpected = {c.scenario.name: c.other_scopes for c in measured if c.other_scopes}
+    checks.append(
+        Check(
+            "refunds bench ran to the end, nothing else counted meanwhile",
+            not r.errors and len(measured) == len(r.cases) > 0 and not unexpected,
+            f"{len(measured)} refunds" + (f"; other scopes {unexpected}" if unexpected else "")
+            if not r.errors
+            else _last_line(r.errors),
+        )
+    )
+    # Correctness: every refund succeeded, after the attempts its fault script implies; exactly one refund reached the
+    # shop (ours: marker, amount), and the shop saw one create (two where the first was answered 500, nothing applied).
+    expected_attempts = {"500, then ok": 2, "lost, then found": 2, "unconfirmed, reconciled": r.max_attempts}
+    wrong = [
+        c.scenario.name
+        for c in measured
+        if c.refund.get("status") != "succeeded"
+        or c.attempts != expected_attempts.get(c.scenario.case, 1)
+        or (c.scenario.target != "manual" and (c.in_shop != 1 or c.in_shop_total != 1))
+        or (c.scenario.target != "manual" and len(c.creates()) != c.scenario.expect_creates)
+        or len(c.shop_writes()) != len(c.creates())
+        or c.stray
+    ]
+    shop_cases = [c for c in measured if c.scenario.shop]
+    checks.append(
+        Check(
+            "refunds: one refund in the shop per refund, one create (2 after a 500)",
+            bool(shop_cases) and not wrong,
+            f"{len(shop_cases)} shop refunds: creates "
+            + ", ".join(str(len(c.creates())) for c in shop_cases)
+            + (f"; wrong: {wrong}" if wrong else ""),
+        )
+    )
+    worst_click = max((sum(c.click.values()) for c in measured), default=None)
+    checks.append(
+        Check(
+            f"refund click <= {REFUND_CLICK_LIMIT} DynamoDB calls",
+            worst_click is not None and worst_click <= REFUND_CLICK_LIMIT,
+            f"{worst_click} calls ({_ops(measured[0].click)})" if measured else "not measured",
+        )
+    )
+    task_limits = {
+        "send_refund": REFUND_SETTLING_ATTEMPT_LIMIT,
+        "refund_failed": REFUND_FAILED_TASK_LIMIT,
+        "reconcile_refund": REFUND_RECONCILE_LIMIT,
+    }
+    worst = {t: max((sum(i.values()) for c in measured for i in c.task(t)), default=0) for t in TASKS}
+    # a send_refund that did not settle the refund (an attempt count below the last) is a failed attempt
+    failed_attempts = [sum(i.values()) for c in measured for i in c.task("send_refund")[: c.attempts - 1]]
+    checks.append(
+        Check(
+            f"refund tasks: send_refund <= {REFUND_FAILED_ATTEMPT_LIMIT} (failed attempt) / "
+            f"{REFUND_SETTLING_ATTEMPT_LIMIT}, refund_failed <= {REFUND_FAILED_TASK_LIMIT}, "
+            f"reconcile_refund <= {REFUND_RECONCILE_LIMIT}",
+            bool(measured)
+            and all(worst[t] <= task_limits[t] for t in TASKS)
+            and all(n <= REFUND_FAILED_ATTEMPT_LIMIT for n in failed_attempts),
+            ", ".join(f"{t} {worst[t]}" for t in TASKS) + f"; failed attempts {max(failed_attempts, default=0)}",
+        )
+    )
+    over = {c.scenario.name: (c.dynamodb_total, bound(c)) for c in measured if c.dynamodb_total > bound(c)}
+    checks.append(
+        Check(
+            "refund end to end <= click + 6 per failed attempt + 8 + 8 per check",
+            bool(measured) and not over,
+            ", ".join(f"{c.dynamodb_total}/{bound(c)}" for c in measured) + (f"; over: {over}" if over else ""),
+        )
+    )
+    keyed = Counter(op for c in measured for op in c.counter.by_operation())
+    checks.append(
+        Check(
+            "refunds read by key only (no Query, no Scan)",
+            bool(measured) and not ({"Query", "Scan"} & set(keyed)),
+            _ops(Counter({op: sum(c.counter.by_operation()[op] for c in measured) for op in keyed})),
+        )
+    )
+    reads_over = {
+        c.scenario.name: (len(c.shop_reads()), read_bound(c)) for c in shop_cases if len(c.shop_reads()) > read_bound(c)
+    }
+    checks.append(
+        Check(
+            "refund shop reads <= 2 per attempt - 1 + 1 per check (+1 Shopify dispositions)",
+            bool(shop_cases) and not reads_over,
+            ", ".join(f"{len(c.shop_reads())}/{read_bound(c)}" for c in shop_cases)
+            + (f"; over: {reads_over}" if reads_over else ""),
+        )
+    )
+    return {
+        "seconds": r.seconds,
+        "setup_seconds": r.setup_seconds,
+        "max_attempts": r.max_attempts,
+        "steps": r.steps,
+        "errors": r.errors,
+        "limits": {
+            "click": REFUND_CLICK_LIMIT,
+            "send_refund_failed_attempt": REFUND_FAILED_ATTEMPT_LIMIT,
+            "send_refund_settling_attempt": REFUND_SETTLING_ATTEMPT_LIMIT,
+            "refund_failed": REFUND_FAILED_TASK_LIMIT,
+            "reconcile_refund": REFUND_RECONCILE_LIMIT,
+        },
+        "refunds": [
+            {
+                "target": c.scenario.target,
+                "case": c.scenario.case,
+                "plan": c.scenario.plan,
+                "seconds": c.seconds,
+                "error": c.error,
+                "refund": {k: c.refund.get(k) for k in ("status", "attempts", "error", "execution")},
+                "click": {
+                    "calls": sum(c.click.values()),
+                    "operations": dict(c.click),
+                    "http_status": sorted(c.statuses.get(CLICK, set())),
+                },
+                "tasks": {
+                    t: {
+                        "invocations": len(c.task(t)),
+                        "calls_per_invocation": [sum(i.values()) for i in c.task(t)],
+                        "operations_per_invocation": [dict(i) for i in c.task(t)],
+                    }
+                    for t in TASKS
+                    if c.task(t)
+                },
+                "dynamodb_total": c.dynamodb_total,
+                "dynamodb_bound": bound(c),
+                "dynamodb_by_operation": dict(c.counter.by_operation()),
+                "http_attempts_by_operation": dict(c.counter.attempts),
+                "shop": {
+                    "reads": len(c.shop_reads()) if c.scenario.shop else None,
+                    "reads_bound": read_bound(c) if c.scenario.shop else None,
+                    "writes": len(c.shop_writes()),
+                    "creates": len(c.creates()),
+                    "refunds_in_shop": c.in_shop_total,
+                    "requests": [call.__dict__ for call in c.shop_calls],
+                    "stray": c.stray,
+                },
+            }
+            for c in r.cases
+        ],
+    }
+
+
 def classification(checks: list[Check]) -> dict[str, Any]:
     from bench.classification import run
 
@@ -534,6 +813,9 @@ def main(argv: list[str] | None = None) -> int:
         "--tracking-returns", type=int, default=100, help="returns per tracking round, 1.5 events each (default 100)"
     )
     parser.add_argument("--tracking-rounds", type=int, default=3, help="tracking ingestion rounds (default 3)")
+    parser.add_argument("--skip-refunds", action="store_true")
+    parser.add_argument("--skip-exports", action="store_true")
+    parser.add_argument("--skip-reports", action="store_true")
     parser.add_argument(
         "--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS.relative_to(ROOT)})"
     )
@@ -559,6 +841,16 @@ def main(argv: list[str] | None = None) -> int:
         results["portal"] = portal(args.portal_requests, checks)
     if not args.skip_tracking:
         results["tracking"] = tracking(args.tracking_returns, args.tracking_rounds, checks)
+    if not args.skip_refunds:
+        results["refunds"] = refunds(checks)
+    if not args.skip_exports:
+        from bench.exports import report as exports_report
+
+        results["exports"] = exports_report(checks, Check)
+    if not args.skip_reports:
+        from bench.reports import report as reports_report
+
+        results["reports"] = reports_report(checks, Check)
 
     results["checks"] = [c.__dict__ for c in checks]
     results["seconds"] = time.perf_counter() - started

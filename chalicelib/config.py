@@ -17,6 +17,8 @@ class Settings(BaseModel):
     table_name: str
     bucket_name: str
     tracking_queue_url: str
+    # Export requests (POST /v1/exports). Optional so that code which never exports needs no queue (unit tests).
+    exports_queue_url: str | None = None
     event_bus_name: str
     processing_state_machine_arn: str
     refund_state_machine_arn: str
@@ -43,6 +45,8 @@ class Settings(BaseModel):
     refund_retry_max_wait_seconds: int = Field(default=80, ge=1)
     # A refund whose outcome the shop could not tell is asked about again (every 15 minutes: the ASL's wait).
     refund_reconcile_max_checks: int = Field(default=96, ge=1)
+    # Outbound webhooks (subscriptions) may call http://127.0.0.1 and other loopback hosts: tests and local mode only.
+    webhooks_allow_loopback: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,6 +58,7 @@ class Settings(BaseModel):
             "table_name": env.get("TABLE_NAME"),
             "bucket_name": env.get("BUCKET_NAME"),
             "tracking_queue_url": env.get("TRACKING_QUEUE_URL"),
+            "exports_queue_url": env.get("EXPORTS_QUEUE_URL") or None,
             "event_bus_name": env.get("EVENT_BUS_NAME"),
             "processing_state_machine_arn": env.get("PROCESSING_STATE_MACHINE_ARN"),
             "refund_state_machine_arn": env.get("REFUND_STATE_MACHINE_ARN"),
@@ -76,6 +81,7 @@ class Settings(BaseModel):
             "refund_retry_base_seconds": env.get("REFUND_RETRY_BASE_SECONDS", 5),
             "refund_retry_max_wait_seconds": env.get("REFUND_RETRY_MAX_WAIT_SECONDS", 80),
             "refund_reconcile_max_checks": env.get("REFUND_RECONCILE_MAX_CHECKS", 96),
+            "webhooks_allow_loopback": env.get("WEBHOOKS_ALLOW_LOOPBACK", "") in ("1", "true"),
         }
         try:
             return cls.model_validate(raw)

@@ -105,7 +105,24 @@ PHOTO_QUEUE = Queue(
 )
 # Domain events for customer emails (EVENT_RULES: the bus -> this queue); the notifier sends them.
 NOTIFICATION_QUEUE = Queue("NotificationQueue", "boomerang-notifications", consumer="notifier")
-QUEUES = (TRACKING_QUEUE, PHOTO_QUEUE, NOTIFICATION_QUEUE)
+# Export requests (POST /v1/exports): one message per export, one export per invocation (it may run for minutes).
+# Visibility > the worker's timeout, as Lambda requires; a failed export is retried, then recorded as failed.
+EXPORT_QUEUE = Queue(
+    "ExportQueue",
+    "boomerang-exports",
+    visibility_timeout_seconds=960,
+    max_receive_count=5,
+    consumer="export_worker",
+    batch_size=1,
+)
+# Domain events for the report counters (EVENT_RULES: REPORT_EVENTS); the report aggregator adds them up.
+REPORTS_QUEUE = Queue("ReportsQueue", "boomerang-reports", consumer="report_aggregator")
+# Domain events for merchants' webhook subscriptions (EVENT_RULES) and the dispatcher's own retries (DelaySeconds).
+# An event may go to up to 20 subscriptions of 10 s each: small batches, a long timeout, visibility beyond it.
+WEBHOOK_QUEUE = Queue(
+    "WebhookQueue", "boomerang-webhooks", visibility_timeout_seconds=660, consumer="webhook_dispatcher", batch_size=2
+)
+QUEUES = (TRACKING_QUEUE, PHOTO_QUEUE, NOTIFICATION_QUEUE, EXPORT_QUEUE, REPORTS_QUEUE, WEBHOOK_QUEUE)
 
 
 @dataclass(frozen=True)
@@ -162,7 +179,57 @@ CUSTOMER_NOTIFICATIONS = EventRule(
     ),
     queue=NOTIFICATION_QUEUE,
 )
-EVENT_RULES = (CUSTOMER_NOTIFICATIONS,)
+# What the reports count (chalicelib/domain/reports.EVENT_TYPES; a unit test keeps the two equal).
+REPORT_EVENTS = EventRule(
+    "ReportEventsRule",
+    "boomerang-report-events",
+    detail_types=(
+        "return.requested",
+        "return.delivered",
+        "return.received",
+        "return.completed",
+        "return.rejected",
+        "return.refunded",
+        "refund.succeeded",
+    ),
+    queue=REPORTS_QUEUE,
+)
+# Every event type a merchant can subscribe to (chalicelib/domain/subscriptions.EVENT_TYPES = CONTRACT.md; a unit
+# test keeps the two equal); the dispatcher finds the merchant's matching subscriptions.
+MERCHANT_WEBHOOKS = EventRule(
+    "MerchantWebhooksRule",
+    "boomerang-merchant-webhooks",
+    detail_types=(
+        "return.requested",
+        "return.label_created",
+        "return.in_transit",
+        "return.delivered",
+        "return.received",
+        "return.inspected",
+        "return.awaiting_feedback",
+        "return.completed",
+        "return.refunded",
+        "return.cancelled",
+        "return.expired",
+        "return.rejected",
+        "item.graded",
+        "item.restocked",
+        "item.disposed",
+        "work_order.opened",
+        "work_order.completed",
+        "refund.succeeded",
+        "refund.failed",
+        "carrier.exception",
+        "parcel.unidentified",
+    ),
+    queue=WEBHOOK_QUEUE,
+)
+EVENT_RULES = (CUSTOMER_NOTIFICATIONS, REPORT_EVENTS, MERCHANT_WEBHOOKS)
+
+#: Where exports (CSV files for merchants) live in the files bucket; expired by a lifecycle rule.
+EXPORT_PREFIX = "exports/"
+#: The partition key prefix of export records (the export worker may write those items only).
+EXPORT_RECORD_PREFIX = "EXPORT#"
 
 #: Where the documents customers get by email live in the files bucket (the notifier may read these only).
 CUSTOMER_DOCUMENT_PREFIXES = ("labels/",)
@@ -177,7 +244,11 @@ class Function:
     memory_mb: int = 512
     # table, bucket, events, workflows, secrets, mail, queue, photo_uploads (delete rejected uploads under photos/),
     # customer_documents (read labels and customs declarations: CUSTOMER_DOCUMENT_PREFIXES),
+    # table_read (Get/BatchGet/Query only), export_records (write the EXPORT# records only),
+    # export_files (multipart uploads under EXPORT_PREFIX only), export_queue (send to EXPORT_QUEUE),
     # carrier_credentials (read the carriers' API credentials: SSM parameters under <prefix>/carriers/)
+    # subscription_secrets (read webhook subscriptions' secrets: <prefix>/merchants/*/subscription-*),
+    # webhook_queue (send to WEBHOOK_QUEUE: the dispatcher's retries)
     needs: tuple[str, ...] = ()
     schedule: str | None = None  # an EventBridge schedule expression ("rate(1 hour)", "cron(...)"): run on it
 
@@ -200,6 +271,8 @@ FUNCTIONS = (
     # decodes images for thumbnails: more memory, which on Lambda is also more CPU
     Function("photo_processor", timeout_seconds=60, memory_mb=1024, needs=("table", "bucket", "photo_uploads")),
     Function("notifier", needs=("table", "customer_documents", "mail")),
+    # adds domain events to the report counters (reads returns, writes counters and markers): the table only
+    Function("report_aggregator", needs=("table",)),
     # labels not used within their validity: the return expires (status change + domain event)
     Function("expire_labels", timeout_seconds=120, needs=("table",), schedule="rate(1 hour)"),
     # DHL offers no tracking webhook: ask it for the returns on their way (rate-limited, at most 100 numbers a run)
@@ -209,6 +282,15 @@ FUNCTIONS = (
         needs=("table", "carrier_credentials"),
         schedule="rate(30 minutes)",
     ),
+    # streams a CSV export to S3 (multipart, constant memory): reads returns, writes its export record and file only
+    Function(
+        "export_worker",
+        timeout_seconds=900,
+        memory_mb=512,
+        needs=("table_read", "export_records", "export_files"),
+    ),
+    # merchants' webhooks: up to 20 subscriptions per event, 10 s each (WEBHOOK_QUEUE's visibility is beyond this)
+    Function("webhook_dispatcher", timeout_seconds=600, needs=("table", "subscription_secrets", "webhook_queue")),
     # OUTBOX's consumer: reads the table's stream (granted with its event source) and puts events on the bus, no more
     Function("event_publisher", timeout_seconds=60, memory_mb=256, needs=("events",)),
 )

@@ -179,6 +179,7 @@ class BoomerangStack(cdk.Stack):
             "TABLE_NAME": self.table.table_name,
             "BUCKET_NAME": self.bucket.bucket_name,
             "TRACKING_QUEUE_URL": self.queues[d.TRACKING_QUEUE.name].queue_url,
+            "EXPORTS_QUEUE_URL": self.queues[d.EXPORT_QUEUE.name].queue_url,
             "EVENT_BUS_NAME": self.event_bus.event_bus_name,
             "PROCESSING_STATE_MACHINE_ARN": self.state_machine_arns[d.PROCESSING.name],
             "REFUND_STATE_MACHINE_ARN": self.state_machine_arns[d.REFUND.name],
@@ -420,6 +421,32 @@ class BoomerangStack(cdk.Stack):
                     actions=["sqs:SendMessage"], resources=[self.queues[d.TRACKING_QUEUE.name].queue_arn]
                 )
             ],
+            "export_queue": lambda: [
+                iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queues[d.EXPORT_QUEUE.name].queue_arn])
+            ],
+            # Reading returns (the list index, then the returns by key): no writes.
+            "table_read": lambda: [
+                iam.PolicyStatement(
+                    actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
+                    resources=[self.table.table_arn, f"{self.table.table_arn}/index/*"],
+                )
+            ],
+            # The export worker writes export records only: items whose partition key starts with EXPORT#.
+            "export_records": lambda: [
+                iam.PolicyStatement(
+                    actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
+                    resources=[self.table.table_arn],
+                    conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{d.EXPORT_RECORD_PREFIX}*"]}},
+                )
+            ],
+            # Multipart uploads of export files (CreateMultipartUpload, UploadPart and CompleteMultipartUpload are
+            # authorized as s3:PutObject), under exports/ only.
+            "export_files": lambda: [
+                iam.PolicyStatement(
+                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                    resources=[self.bucket.arn_for_objects(f"{d.EXPORT_PREFIX}*")],
+                )
+            ],
             # The photo processor deletes uploads that are not images. ListBucket: so that S3 answers a HEAD of a
             # missing key (an event for an object already deleted) with 404 rather than 403.
             "photo_uploads": lambda: [
@@ -444,6 +471,26 @@ class BoomerangStack(cdk.Stack):
             # The carriers' API credentials (labels, tracking): read only, <prefix>/carriers/ only.
             "carrier_credentials": lambda: [
                 iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.carrier_secrets_arn])
+            ],
+            # Webhook subscriptions' secrets (outbound deliveries): read only, subscription-* parameters only.
+            "subscription_secrets": lambda: [
+                iam.PolicyStatement(
+                    actions=["ssm:GetParameter"],
+                    resources=[
+                        self.format_arn(
+                            service="ssm",
+                            resource="parameter",
+                            resource_name=f"{SECRETS_PREFIX.strip('/')}/merchants/*/subscription-*",
+                        )
+                    ],
+                )
+            ],
+            # The webhook dispatcher's retries (DelaySeconds) go back to its own queue.
+            "webhook_queue": lambda: [
+                iam.PolicyStatement(
+                    actions=["sqs:SendMessage", "sqs:GetQueueUrl"],
+                    resources=[self.queues[d.WEBHOOK_QUEUE.name].queue_arn],
+                )
             ],
             # SES authorizes on identity ARNs (the sender's, and in the sandbox the recipients'): scope to this
             # account's identities in this region and pin the From address.
@@ -589,7 +636,7 @@ class BoomerangStack(cdk.Stack):
             "ApiRole",
             "Boomerang API (Chalice)",
             self.api_log_group,
-            ("table", "bucket", "queue", "mail", "carrier_credentials"),
+            ("table", "bucket", "queue", "export_queue", "mail", "carrier_credentials"),
         )
         # The API starts both workflows by their real ARNs (no cycle here) and answers the processing task tokens.
         processing = self.state_machines[d.PROCESSING.name]

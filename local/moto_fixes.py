@@ -3,7 +3,8 @@
 moto's TransactWriteItems deep-copies the table, applies the items one by one and, if one fails, puts the copy
 back: a write another thread made meanwhile is undone, and a copy taken while another thread mutates the table
 can fail with an unrelated error. Real DynamoDB isolates transactions and serializes writes per item. Our
-workflows run in moto's Step Functions threads beside the API's, so writes are serialized here, with one lock.
+workflows run in moto's Step Functions threads beside the API's, so writes (and reads, which mutate moto's table
+too) are serialized here, with one lock.
 Never used in deployed code.
 
 The table's stream (the outbox's transport): moto's TransactWriteItems deep-copies the stream's records along with the
@@ -23,6 +24,11 @@ from typing import Any
 _lock = threading.RLock()
 _installed = False
 WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+#: Reads too: moto's GetItem of a missing item in a table with a sort key inserts an empty partition into the
+#: table's items (a defaultdict), which breaks whatever iterates over them in another thread meanwhile (the copy a
+#: TransactWriteItems takes, an index Query: "dictionary changed size during iteration"). BatchGetItem and
+#: TransactGetItems read through get_item.
+READS = ("get_item", "query", "scan")
 
 
 def install() -> None:
@@ -32,7 +38,7 @@ def install() -> None:
             return
         from moto.dynamodb.models import DynamoDBBackend
 
-        for name in WRITES:
+        for name in WRITES + READS:
             original = getattr(DynamoDBBackend, name)
 
             def serialized(*args: Any, __original: Any = original, **kwargs: Any) -> Any:

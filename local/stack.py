@@ -113,6 +113,8 @@ def prepare_environment(args: argparse.Namespace, state_dir: Path) -> dict[str, 
             "FEEDBACK_TIMEOUT_SECONDS": env.get("FEEDBACK_TIMEOUT_SECONDS") or FEEDBACK_TIMEOUT_SECONDS,
             # refund attempts 2, 4, 4 ... s apart, so a dead refund target fails in about half a minute
             **{name: env.get(name) or value for name, value in LOCAL_REFUND_RETRIES.items()},
+            # webhook subscriptions may point at a receiver on this machine (never in a deployed stage)
+            "WEBHOOKS_ALLOW_LOOPBACK": env.get("WEBHOOKS_ALLOW_LOOPBACK") or "true",
         }
     )
     return app_secrets

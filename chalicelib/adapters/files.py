@@ -66,3 +66,37 @@ class S3Files:
             ExpiresIn=expires_in,
         )
         return post
+
+    # ----- multipart uploads (exports: a file streamed in parts, never held whole) --------------------------------
+    def start_multipart(self, key: str, content_type: str) -> str:
+        """CreateMultipartUpload: the upload id. Parts are at least 5 MiB each, except the last."""
+        upload_id: str = client("s3").create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type, ServerSideEncryption="AES256"
+        )["UploadId"]
+        return upload_id
+
+    def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        """UploadPart (numbers 1..10,000): the part's ETag, for completing the upload."""
+        etag: str = client("s3").upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+        )["ETag"]
+        return etag
+
+    def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None:
+        """CompleteMultipartUpload with the parts' ETags in part-number order (1, 2, ...)."""
+        client("s3").complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, start=1)]},
+        )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload; an upload already gone (completed, aborted, expired) is not an error."""
+        from botocore.exceptions import ClientError
+
+        try:
+            client("s3").abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {"NoSuchUpload", "404"}:
+                raise

@@ -15,3 +15,18 @@ class SqsTrackingQueue:
     def enqueue(self, provider: str, body: str, received_at: str) -> None:
         message: dict[str, Any] = {"provider": provider, "body": body, "received_at": received_at}
         client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(message))
+
+
+class SqsExportQueue:
+    """Export requests for functions/export_worker (one message per export)."""
+
+    def __init__(self, queue_url: str | None) -> None:
+        self.queue_url = queue_url
+
+    def enqueue(self, merchant_id: str, export_id: str) -> None:
+        if not self.queue_url:
+            from chalicelib.config import ConfigurationError
+
+            raise ConfigurationError("missing or invalid settings: EXPORTS_QUEUE_URL")
+        message = {"merchant_id": merchant_id, "export_id": export_id}
+        client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(message))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint
+from chalice.app import Blueprint, Response
 
 from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
@@ -30,10 +30,11 @@ OPERATOR = ("operator",)
 )
 def create_warehouse(call: Call) -> dict[str, Any]:
     body: s.WarehouseIn = call.body
-    wh, key = tenants.create_warehouse(container(), body.name, body.address.model_dump())
+    wh, key, key_id = tenants.create_warehouse(container(), body.name, body.address.model_dump())
     return {
         "id": wh.id,
         "api_key": key,
+        "key_id": key_id,
         "name": wh.name,
         "address": wh.address.to_dict(),
         "created_at": iso(wh.created_at),
@@ -54,7 +55,7 @@ def create_warehouse(call: Call) -> dict[str, Any]:
 )
 def create_merchant(call: Call) -> dict[str, Any]:
     body: s.MerchantIn = call.body
-    m, key = tenants.create_merchant(
+    m, key, key_id = tenants.create_merchant(
         container(),
         name=body.name,
         slug=body.slug,
@@ -66,12 +67,44 @@ def create_merchant(call: Call) -> dict[str, Any]:
         "id": m.id,
         "slug": m.slug,
         "api_key": key,
+        "key_id": key_id,
         "name": m.name,
         "warehouse_id": m.warehouse_id,
         "contact_email": m.contact_email,
         "locale": m.locale,
         "created_at": iso(m.created_at),
     }
+
+
+@endpoint(
+    bp,
+    "/v1/admin/merchants/{merchant_id}/keys",
+    "POST",
+    summary="A new API key for a merchant (rotation: add, switch the merchant's systems over, revoke the old key)",
+    tag="operator",
+    auth=OPERATOR,
+    status=201,
+    response=s.KeyOut,
+    errors=(401, 403, 404),
+)
+def add_merchant_key(call: Call, merchant_id: str) -> dict[str, Any]:
+    key_id, key = tenants.add_merchant_key(container(), merchant_id)
+    return {"id": key_id, "api_key": key}
+
+
+@endpoint(
+    bp,
+    "/v1/admin/merchants/{merchant_id}/keys/{key_id}",
+    "DELETE",
+    summary="Revoke one of a merchant's API keys (it stops working at once)",
+    tag="operator",
+    auth=OPERATOR,
+    status=204,
+    errors=(401, 403, 404),
+)
+def revoke_merchant_key(call: Call, merchant_id: str, key_id: str) -> Response:
+    tenants.revoke_merchant_key(container(), merchant_id, key_id)
+    return Response(body="", status_code=204)
 
 
 @endpoint(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
 
 Str = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -540,6 +540,12 @@ class TokenOut(Out):
 class CreatedWithKey(Out):
     id: str
     api_key: str
+    key_id: str | None = None  # the key's id, to revoke it later (DELETE /v1/admin/merchants/{id}/keys/{key_id})
+
+
+class KeyOut(Out):
+    id: str
+    api_key: str
 
 
 class UploadOut(Out):
@@ -633,3 +639,147 @@ class AttentionItem(Out):
 class AttentionOut(Out):
     items: list[AttentionItem]
     counts: dict[str, int]
+
+
+# ----- exports --------------------------------------------------------------------------------------------------
+_DATE_ONLY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _export_bound_in(value: Any) -> Any:
+    """A date alone (`2026-11-01`) stays a date (the whole day); anything else is read as a datetime."""
+    import re
+
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date (2026-11-01) or a datetime with a timezone (2026-11-01T10:00:00Z)")
+    text = value.strip()
+    try:
+        if re.fullmatch(_DATE_ONLY, text):
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be a date (2026-11-01) or a datetime with a timezone (2026-11-01T10:00:00Z)") from None
+
+
+def _export_bound(value: datetime | date) -> datetime | date:
+    if isinstance(value, datetime):
+        return _utc(value)
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("must be between the years 2000 and 2100")
+    return value
+
+
+ExportBound = Annotated[datetime | date, BeforeValidator(_export_bound_in), AfterValidator(_export_bound)]
+
+
+class ExportIn(In):
+    """A CSV export of the returns created from `from` to `to` (UTC datetimes, or dates: whole days in UTC)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=True)
+
+    kind: Literal["returns", "items"]
+    format: Literal["csv"] = "csv"
+    from_: ExportBound = Field(alias="from")
+    to: ExportBound
+
+
+class ExportAccepted(Out):
+    id: str
+    status: str
+
+
+class ExportOut(Out):
+    id: str
+    kind: Literal["returns", "items"]
+    format: str
+    status: Literal["pending", "ready", "failed"]
+    from_: str = Field(alias="from")
+    to: str
+    created_at: str
+    rows: int | None = None
+    size: int | None = None  # bytes
+    completed_at: str | None = None
+    url: str | None = None  # presigned GET, valid until expires_at; a new one on every GET
+    expires_at: str | None = None
+    error: str | None = None
+
+
+# ----- reports (chalicelib/services/reports.py) ---------------------------------------------------------------
+class ReportQuery(In):
+    """Inclusive UTC days, at most 366 of them."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+
+
+class ReportSummaryOut(Out):
+    from_: str = Field(alias="from")
+    to: str
+    returns: int
+    items: int  # units requested for return
+    sold: int  # units ordered in the range (order intake)
+    return_rate: float | None  # items / sold; null when nothing was sold
+    refunded: Money | None  # the currency with the largest refunded amount; null when nothing was refunded
+    refunded_by_currency: list[Money]
+
+
+class ReasonCountOut(Out):
+    reason: str
+    count: int  # units
+
+
+class ReportReasonsOut(Out):
+    items: list[ReasonCountOut]
+
+
+class SkuReportRow(Out):
+    sku: str
+    returned: int
+    sold: int
+    return_rate: float | None
+
+
+class ReportSkusOut(Out):
+    items: list[SkuReportRow]
+
+
+class HistogramBucketOut(Out):
+    le_hours: float | None  # upper bound, inclusive; null: the open last bucket
+    count: int
+
+
+class HistogramOut(Out):
+    count: int
+    median_hours: float | None  # upper bound of the bucket where the cumulative count reaches 50%
+    p90_hours: float | None  # ... 90%; null when in the open bucket or nothing counted
+    buckets: list[HistogramBucketOut]
+
+
+class ReportProcessingTimesOut(Out):
+    stages: dict[str, HistogramOut]  # requested_received, received_completed, completed_refunded, requested_refunded
+
+
+class GradeCountOut(Out):
+    grade: str
+    count: int
+
+
+class DispositionCountOut(Out):
+    disposition: str
+    count: int
+
+
+class ReportGradesOut(Out):
+    grades: list[GradeCountOut]
+    dispositions: list[DispositionCountOut]
+
+
+class CarrierTransitOut(HistogramOut):
+    carrier: str
+
+
+class ReportCarriersOut(Out):
+    items: list[CarrierTransitOut]

@@ -10,6 +10,7 @@ from chalicelib.bootstrap import Container
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.errors import ConcurrentModification, ValidationFailed
 from chalicelib.domain.orders import Delivery, Order, OrderItem
+from chalicelib.services import reports
 
 _EXTRA_KEYS = ("hs_code", "country_of_origin", "weight_grams", "external_id")
 
@@ -72,7 +73,8 @@ def upsert_order(
             version=existing.version if existing else None,
         )
         try:
-            c.store.save_order(order, c.now())
+            # with the change of its sold quantities per SKU, in the same transaction (report return rates)
+            reports.save_order(c, order, existing)
         except ConcurrentModification:
             continue
         return order, existing is None

@@ -369,15 +369,14 @@ def _deliver_shop(c: Container, rec: Any, ret: Return, merchant: Merchant, *, fi
     request = _shop_request(rec, ret, order, merchant)
     try:
         found = None if first_attempt else _find_in_shop(shop, request)
-        if found is not None:
-            return found
         if isinstance(request, GiftCardRequest):
+            if found is not None:
+                return found
             card = shop.create_gift_card(request)
             return {"gift_card_id": card.shop_gift_card_id, "last_characters": card.last_characters}
-        result = shop.refund(request)
+        reference: dict[str, Any] = found or {"shop_refund_id": shop.refund(request).shop_refund_id}
     except ShopError as exc:
         raise RefundTargetError(exc.detail, transient=exc.transient, retry_after=exc.retry_after) from None
-    reference: dict[str, Any] = {"shop_refund_id": result.shop_refund_id}
     if order is not None and hasattr(shop, "dispose_returned_items"):
         reference["dispositions"] = _record_dispositions(shop, ret, order, merchant)
     return reference

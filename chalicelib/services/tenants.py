@@ -17,16 +17,18 @@ from chalicelib.services.auth import new_api_key
 WEBHOOK_SECRET = "refund-webhook-secret"  # noqa: S105 (a parameter name, not a secret)
 
 
-def create_warehouse(c: Container, name: str, address: dict[str, str]) -> tuple[Warehouse, str]:
+def create_warehouse(c: Container, name: str, address: dict[str, str]) -> tuple[Warehouse, str, str]:
+    """(warehouse, its first API key, that key's id)."""
     wh = Warehouse(id=new_id("wh"), name=name, address=Address.from_dict(address), created_at=c.now())
     key, digest, key_id = new_api_key("warehouse")
     c.store.create_warehouse(wh, digest, key_id)
-    return wh, key
+    return wh, key, key_id
 
 
 def create_merchant(
     c: Container, *, name: str, slug: str, warehouse_id: str, contact_email: str | None, locale: str | None
-) -> tuple[Merchant, str]:
+) -> tuple[Merchant, str, str]:
+    """(merchant, its first API key, that key's id)."""
     c.store.get_warehouse(warehouse_id)  # 404 for an unknown warehouse
     merchant = Merchant(
         id=new_id("mer"),
@@ -39,7 +41,20 @@ def create_merchant(
     )
     key, digest, key_id = new_api_key("merchant")
     c.store.create_merchant(merchant, digest, key_id)
-    return merchant, key
+    return merchant, key, key_id
+
+
+def add_merchant_key(c: Container, merchant_id: str) -> tuple[str, str]:
+    """A new API key for the merchant, beside its others (rotation: add, switch, then revoke the old one).
+    (key id, key); the key is shown once and only its hash is stored."""
+    c.store.get_merchant(merchant_id)  # 404 for an unknown merchant
+    key, digest, key_id = new_api_key("merchant")
+    c.store.add_api_key(digest, "merchant", merchant_id, key_id)
+    return key_id, key
+
+
+def revoke_merchant_key(c: Container, merchant_id: str, key_id: str) -> None:
+    c.store.revoke_api_key("merchant", merchant_id, key_id)
 
 
 def put_policy(c: Container, merchant_id: str, policy: dict[str, Any]) -> ReturnPolicy:

@@ -490,7 +490,7 @@ def test_api_role_has_exactly_the_permissions_the_api_needs(synth: Synth) -> Non
         **{a: {table, f"{table}/index/*"} for a in TABLE_ACTIONS},
         "s3:GetObject": {bucket_objects},
         "s3:PutObject": {bucket_objects},
-        "sqs:SendMessage": {queue},
+        "sqs:SendMessage": {queue, f"<{synth.logical_id(synth.stack.queues[d.EXPORT_QUEUE.name])}>"},
         "states:StartExecution": set(machines.values()),
         "states:SendTaskSuccess": {machines[d.PROCESSING.name]},
         "ssm:GetParameter": {merchants, carriers},
@@ -515,6 +515,39 @@ def test_the_notifier_consumes_its_queue_reads_labels_and_sends_mail_and_nothing
         "s3:GetObject",
         "ses:SendRawEmail",
     }
+
+
+def test_the_report_aggregator_consumes_the_reports_queue_with_table_access_only(synth: Synth) -> None:
+    # Given the reports rule and queue as defined
+    assert d.REPORT_EVENTS in d.EVENT_RULES and d.REPORT_EVENTS.queue is d.REPORTS_QUEUE
+    assert d.REPORTS_QUEUE in d.QUEUES and d.REPORTS_QUEUE.consumer == "report_aggregator"
+    # Then the queue has its DLQ with an alarm, and the function reads it reporting partial failures
+    queue_id = synth.logical_id(synth.stack.queues[d.REPORTS_QUEUE.name])
+    queue = synth.resources[queue_id]["Properties"]
+    assert queue["QueueName"] == d.REPORTS_QUEUE.name
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == d.REPORTS_QUEUE.max_receive_count
+    dlq_id = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert synth.resources[dlq_id]["Properties"]["QueueName"] == d.REPORTS_QUEUE.dlq_name
+    alarms = [
+        a["Properties"]
+        for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+        if {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}
+        in a["Properties"].get("Dimensions", [])
+    ]
+    assert len(alarms) == 1
+    fn_id = synth.logical_id(synth.stack.functions["report_aggregator"])
+    mappings = [
+        m["Properties"]
+        for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": fn_id}
+    ]
+    assert [m["EventSourceArn"] for m in mappings] == [{"Fn::GetAtt": [queue_id, "Arn"]}]
+    assert mappings[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # and its role: the table (and the queue it consumes), nothing else
+    allowed = _permissions(synth, synth.resources[fn_id]["Properties"]["Role"]["Fn::GetAtt"][0])
+    assert {a for a in allowed if not a.startswith(("dynamodb:", "logs:", "xray:", "sqs:"))} == set()
+    assert all(allowed[a] == {f"<{queue_id}>"} for a in allowed if a.startswith("sqs:"))
+    assert "sqs:SendMessage" not in allowed
 
 
 def test_the_table_streams_new_images_to_the_event_publisher_filtered_to_new_outbox_records(synth: Synth) -> None:
@@ -598,8 +631,7 @@ def test_only_the_event_publisher_puts_events_on_the_bus(synth: Synth) -> None:
 
 def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
     signature = {
-        "table": "dynamodb:Query",
-        "bucket": "s3:PutObject",
+        "table": "dynamodb:DeleteItem",  # (table_read grants Query, export_records PutItem: not DeleteItem)
         "queue": "sqs:SendMessage",
         "events": "events:PutEvents",
         "workflows": "states:StartExecution",
@@ -607,7 +639,11 @@ def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
         "photo_uploads": "s3:DeleteObject",
     }
     parameters = f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}"
-    ssm_paths = {"secrets": f"{parameters}/merchants/*", "carrier_credentials": f"{parameters}/carriers/*"}
+    ssm_paths = {
+        "secrets": f"{parameters}/merchants/*",
+        "carrier_credentials": f"{parameters}/carriers/*",
+        "subscription_secrets": f"{parameters}/merchants/*/subscription-*",
+    }
     assert {fn.name for fn in d.FUNCTIONS if "carrier_credentials" in fn.needs} == {"dhl_tracking_poller"}
     bucket = f"<{synth.logical_id(synth.stack.bucket)}>"
     outbox_dlq = f"<{synth.logical_id(synth.stack.outbox_dlq)}>"
@@ -616,8 +652,13 @@ def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
         allowed = _permissions(synth, props["Role"]["Fn::GetAtt"][0])
         if fn.name == d.OUTBOX.consumer:  # its event source's grants (test_the_event_publisher_...): not a need
             allowed = {a: r - {outbox_dlq} for a, r in allowed.items() if r - {outbox_dlq}}
+        if "webhook_queue" in fn.needs:  # its own queue (test_the_webhook_dispatcher_...): not the `queue` need
+            webhooks = f"<{synth.logical_id(synth.stack.queues[d.WEBHOOK_QUEUE.name])}>"
+            allowed = {a: r - {webhooks} for a, r in allowed.items() if r - {webhooks}}
         for need, action in signature.items():
             assert (action in allowed) == (need in fn.needs), (fn.name, need)
+        # the whole bucket (export_files writes under exports/ only, customer_documents reads labels only)
+        assert (f"{bucket}/*" in allowed.get("s3:PutObject", set())) == ("bucket" in fn.needs), fn.name
         assert "ssm:PutParameter" not in allowed
         if "customer_documents" in fn.needs and "bucket" not in fn.needs:  # reads labels, writes nothing
             assert allowed["s3:GetObject"] == {f"{bucket}/{p}*" for p in d.CUSTOMER_DOCUMENT_PREFIXES}
@@ -715,3 +756,55 @@ def test_synth_leaves_the_process_environment_as_it_was(synth: Synth) -> None:
     # process (other tests in the same worker read settings from it)
     assert "OPERATOR_KEY_SHA256" not in os.environ
     assert os.environ.get("BOOMERANG_OPERATOR_KEY") == "op_test_0123456789abcdef"
+
+
+def test_the_export_worker_reads_returns_writes_its_records_and_files_and_nothing_else(synth: Synth) -> None:
+    (fn,) = [f for f in d.FUNCTIONS if f.name == "export_worker"]
+    assert d.EXPORT_QUEUE.consumer == "export_worker" and d.EXPORT_QUEUE.batch_size == 1
+    assert set(fn.needs) == {"table_read", "export_records", "export_files"}
+    props = synth.resources[synth.logical_id(synth.stack.functions["export_worker"])]["Properties"]
+    role = props["Role"]["Fn::GetAtt"][0]
+    allowed = _permissions(synth, role)
+    table = f"<{synth.logical_id(synth.stack.table)}>"
+    bucket = f"<{synth.logical_id(synth.stack.bucket)}>"
+    queue = f"<{synth.logical_id(synth.stack.queues[d.EXPORT_QUEUE.name])}>"
+    assert {a: r for a, r in allowed.items() if a.startswith("dynamodb:")} == {
+        "dynamodb:GetItem": {table, f"{table}/index/*"},
+        "dynamodb:BatchGetItem": {table, f"{table}/index/*"},
+        "dynamodb:Query": {table, f"{table}/index/*"},
+        "dynamodb:PutItem": {table},
+        "dynamodb:UpdateItem": {table},
+    }
+    (writes,) = [s for s in synth.statements_of_role(role) if "dynamodb:PutItem" in _as_list(s["Action"])]
+    assert writes["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["EXPORT#*"]}}
+    assert {a: r for a, r in allowed.items() if a.startswith("s3:")} == {
+        "s3:PutObject": {f"{bucket}/exports/*"},
+        "s3:AbortMultipartUpload": {f"{bucket}/exports/*"},
+    }
+    sqs_actions = {a for a in allowed if a.startswith("sqs:")}
+    assert "sqs:ReceiveMessage" in sqs_actions and "sqs:SendMessage" not in sqs_actions
+    assert all(allowed[a] == {queue} for a in sqs_actions)
+    assert {a for a in allowed if not a.startswith(("dynamodb:", "logs:", "xray:", "sqs:", "s3:"))} == set()
+    assert d.EXPORT_QUEUE.visibility_timeout_seconds > fn.timeout_seconds
+    rules = synth.resources[synth.logical_id(synth.stack.bucket)]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any(r.get("Prefix") == d.EXPORT_PREFIX and r.get("ExpirationInDays") for r in rules)
+
+
+def test_the_webhook_dispatcher_consumes_and_retries_on_its_queue_and_reads_subscription_secrets_only(
+    synth: Synth,
+) -> None:
+    (fn,) = [f for f in d.FUNCTIONS if f.name == "webhook_dispatcher"]
+    assert set(fn.needs) == {"table", "subscription_secrets", "webhook_queue"}
+    assert d.WEBHOOK_QUEUE.consumer == fn.name and d.MERCHANT_WEBHOOKS.queue is d.WEBHOOK_QUEUE
+    assert d.WEBHOOK_QUEUE.visibility_timeout_seconds > fn.timeout_seconds
+    props = synth.resources[synth.logical_id(synth.stack.functions[fn.name])]["Properties"]
+    allowed = _permissions(synth, props["Role"]["Fn::GetAtt"][0])
+    queue = f"<{synth.logical_id(synth.stack.queues[d.WEBHOOK_QUEUE.name])}>"
+    sqs_actions = {a for a in allowed if a.startswith("sqs:")}
+    assert {"sqs:ReceiveMessage", "sqs:SendMessage", "sqs:GetQueueUrl"} <= sqs_actions
+    assert all(allowed[a] == {queue} for a in sqs_actions)
+    parameters = f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}"
+    assert allowed["ssm:GetParameter"] == {f"{parameters}/merchants/*/subscription-*"}
+    assert {a for a in allowed if not a.startswith(("dynamodb:", "logs:", "xray:", "sqs:"))} == {"ssm:GetParameter"}
+    rule = synth.resources[synth.logical_id(synth.stack.event_rules[d.MERCHANT_WEBHOOKS.name])]["Properties"]
+    assert rule["EventPattern"]["detail-type"] == list(d.MERCHANT_WEBHOOKS.detail_types)

@@ -143,3 +143,28 @@ def test_another_merchant_never_sees_a_return_through_any_filter(api: Api) -> No
     for params in ({"sku": sku}, {"order_number": ret["order_number"]}, {"email": "x%40example.com"}):
         assert listed(api, other["m_key"], **params) == []
         assert listed(api, t["m_key"], **params) == [ret["id"]]
+
+
+def test_a_save_that_moves_index_items_still_tells_a_duplicate_from_a_conflict(api: Api) -> None:
+    """DynamoDB reports a cancelled transaction item by item, in request order, and the index's deletes go first:
+    a repeated marker must still read as 'already applied' and a stale version as 'changed concurrently'."""
+    import pytest
+
+    from chalicelib.adapters.dynamodb.keys import Marker, return_pk
+    from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification
+
+    t = api.tenant()
+    ret = api.create_return(t)
+    store = container().store
+    fresh, stale = store.get_return(ret["id"]), store.get_return(ret["id"])
+    marker = Marker(pk=return_pk(ret["id"]), sk="TESTMARK#1", data={})
+    fresh.carrier_exception = {"status": "lost", "at": "2026-11-26T10:00:00Z"}  # adds a facet
+    store.save_return(fresh, markers=(marker,))
+    again = store.get_return(ret["id"])
+    again.carrier_exception = None  # drops that facet: a delete in the transaction
+    with pytest.raises(AlreadyApplied):
+        store.save_return(again, markers=(marker,))
+    stale.carrier_exception = None
+    stale.carrier = "other"  # facets change: puts and deletes, on a stale version
+    with pytest.raises(ConcurrentModification):
+        store.save_return(stale, markers=(Marker(pk=return_pk(ret["id"]), sk="TESTMARK#2", data={}),))

@@ -17,6 +17,8 @@ Key design (one table, three sparse GSIs; every request path is a GetItem, Batch
 | rate limit window | RATELIMIT#<scope>#<window>           | RATELIMIT               |
 | shop order link   | SHOPORDER#<merchant>#<platform>#<id> | SHOPORDER / FULFILLMENT#<fulfillment id> |
 | order import      | IMPORT#<merchant_id>#<import_id>     | IMPORT                  |
+| subscription      | SUBS#<merchant_id>                   | SUB#<subscription_id>   |
+| webhook delivery  | SUB#<merchant_id>#<subscription_id>  | DELIVERY#<delivery_id>  |
 
 A timeline entry that announces a domain event carries it (`detail_type`, `detail`): the transactional outbox.
 The table's stream delivers new ones to functions/event_publisher (docs/adr/0005-transactional-outbox.md).
@@ -129,6 +131,20 @@ class CounterRecord(Base):
 
     hits = NumberAttribute(default=0)
     expires_at = TTLAttribute(null=True)
+
+
+class ReportRecord(Base):
+    """A report counter item (chalicelib/adapters/dynamodb/reports.py): pk REPORT#<merchant_id>#<YYYY-MM-DD>,
+    sk <dimension>#<key>; each field only ever changed by ADD (chalicelib/domain/reports.FIELDS)."""
+
+    class Meta(_Meta):
+        pass
+
+    n = NumberAttribute(null=True)
+    returns = NumberAttribute(null=True)
+    items = NumberAttribute(null=True)
+    sold = NumberAttribute(null=True)
+    returned = NumberAttribute(null=True)
 
 
 class OrderRecord(Base):
@@ -338,6 +354,55 @@ class ImportRecord(Base):
     expires_at = TTLAttribute(null=True)
 
 
+class SubscriptionRecord(Base):
+    """pk SUBS#<merchant_id>, sk SUB#<subscription_id>: a webhook subscription (its secret is in SSM). All of a
+    merchant's subscriptions are one Query (the dispatcher's per-event lookup)."""
+
+    class Meta(_Meta):
+        pass
+
+    merchant_id = UnicodeAttribute()
+    url = UnicodeAttribute()
+    events = ListAttribute(of=UnicodeAttribute)
+    created_at = UnicodeAttribute()
+
+
+class DeliveryRecord(Base):
+    """pk SUB#<merchant_id>#<subscription_id>, sk DELIVERY#<delivery_id> (ids start with the event time: the list is
+    one Query, newest first). Created only if absent: one delivery per event and subscription."""
+
+    class Meta(_Meta):
+        pass
+
+    merchant_id = UnicodeAttribute()
+    subscription_id = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    payload = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    last_status_code = NumberAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    delivered_at = UnicodeAttribute(null=True)
+    next_attempt_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class ExportRecord(Base):
+    """pk EXPORT#<merchant_id>#<export_id>, sk EXPORT: a CSV export (chalicelib/domain/exports.py), kept for a while.
+    The export worker may write these items only (IAM: dynamodb:LeadingKeys EXPORT#*)."""
+
+    class Meta(_Meta):
+        pass
+
+    merchant_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    details = JSONAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     WarehouseRecord,
     MerchantRecord,
@@ -352,6 +417,10 @@ ALL_MODELS: tuple[type[Model], ...] = (
     BillingRecord,
     ParcelRecord,
     ImportRecord,
+    ExportRecord,
+    ReportRecord,
+    SubscriptionRecord,
+    DeliveryRecord,
 )
 
 

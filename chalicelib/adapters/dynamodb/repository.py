@@ -18,6 +18,7 @@ from chalicelib.adapters.dynamodb.models import (
     BillingRecord,
     CounterRecord,
     DisposalRecord,
+    ExportRecord,
     ImportRecord,
     MerchantRecord,
     OrderRecord,
@@ -33,6 +34,7 @@ from chalicelib.adapters.dynamodb.outbox import outbox_attributes
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.checklists import NO_CHECKLISTS, Checklists
 from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict, NotFound
+from chalicelib.domain.exports import Export
 from chalicelib.domain.floor import BILLING_COUNTERS, UnidentifiedParcel, WorkOrder
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
 from chalicelib.domain.orders import Delivery, Order, OrderItem
@@ -654,10 +656,8 @@ class DynamoStore(FloorStore):
                 ),
                 condition=WarehouseRecord.pk.does_not_exist(),
             )
-            tx.save(
-                self._key_record(key_hash, "warehouse", wh.id, key_id),
-                condition=PointerRecord.pk.does_not_exist(),
-            )
+            for rec in self._key_records(key_hash, "warehouse", wh.id, key_id):
+                tx.save(rec, condition=PointerRecord.pk.does_not_exist())
 
     def create_merchant(self, m: Merchant, key_hash: str, key_id: str) -> None:
         try:
@@ -672,10 +672,8 @@ class DynamoStore(FloorStore):
                     condition=PointerRecord.pk.does_not_exist(),
                 )
                 tx.save(self._merchant_record(m), condition=MerchantRecord.pk.does_not_exist())
-                tx.save(
-                    self._key_record(key_hash, "merchant", m.id, key_id),
-                    condition=PointerRecord.pk.does_not_exist(),
-                )
+                for rec in self._key_records(key_hash, "merchant", m.id, key_id):
+                    tx.save(rec, condition=PointerRecord.pk.does_not_exist())
         except TransactWriteError as exc:
             reasons = getattr(exc, "cancellation_reasons", None) or []
             if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
@@ -700,16 +698,39 @@ class DynamoStore(FloorStore):
         return rec
 
     @staticmethod
-    def _key_record(key_hash: str, kind: str, principal_id: str, key_id: str) -> PointerRecord:
-        return PointerRecord(
-            pk=f"APIKEY#{key_hash}",
-            sk="APIKEY",
-            data={"kind": kind, "principal_id": principal_id, "key_id": key_id},
-        )
+    def _key_records(key_hash: str, kind: str, principal_id: str, key_id: str) -> list[PointerRecord]:
+        """The key by its hash (what authentication reads) and by its id (what revoking it needs)."""
+        return [
+            PointerRecord(
+                pk=f"APIKEY#{key_hash}",
+                sk="APIKEY",
+                data={"kind": kind, "principal_id": principal_id, "key_id": key_id},
+            ),
+            PointerRecord(
+                pk=f"KEYID#{key_id}",
+                sk="KEYID",
+                data={"kind": kind, "principal_id": principal_id, "key_hash": key_hash},
+            ),
+        ]
 
     def add_api_key(self, key_hash: str, kind: str, principal_id: str, key_id: str) -> None:
-        rec = self._key_record(key_hash, kind, principal_id, key_id)
-        rec.save(condition=PointerRecord.pk.does_not_exist())
+        with TransactWrite(connection=_connection()) as tx:
+            for rec in self._key_records(key_hash, kind, principal_id, key_id):
+                tx.save(rec, condition=PointerRecord.pk.does_not_exist())
+
+    def revoke_api_key(self, kind: str, principal_id: str, key_id: str) -> None:
+        """Delete one of a principal's keys (both its items, in one transaction); another principal's key id, or
+        an unknown one: NotFound."""
+        try:
+            rec = PointerRecord.get(f"KEYID#{key_id}", "KEYID", consistent_read=True)
+        except DoesNotExist:
+            raise NotFound(f"key '{key_id}' not found") from None
+        data = dict(rec.data or {})
+        if data.get("principal_id") != principal_id or data.get("kind") != kind:
+            raise NotFound(f"key '{key_id}' not found")
+        with TransactWrite(connection=_connection()) as tx:
+            tx.delete(PointerRecord(pk=f"APIKEY#{data['key_hash']}", sk="APIKEY"))
+            tx.delete(PointerRecord(pk=f"KEYID#{key_id}", sk="KEYID"))
 
     def get_api_key(self, key_hash: str) -> dict[str, Any] | None:
         try:
@@ -854,7 +875,9 @@ class DynamoStore(FloorStore):
         """
         rec = _return_to_record(ret)
         marker_indexes: set[int] = set()
-        idx = 0
+        # DynamoDB's cancellation reasons follow the request's item order, and PynamoDB sends the deletes (here: list
+        # index items the return left) before the puts: a marker's index counts them first.
+        idx = len(self._index_deletes(ret))
         try:
             with TransactWrite(connection=_connection()) as tx:
                 tx.save(rec)
@@ -890,14 +913,19 @@ class DynamoStore(FloorStore):
         ret.new_timeline.clear()
 
     @staticmethod
-    def _write_index(tx: TransactWrite, ret: Return) -> None:
+    def _index_deletes(ret: Return) -> list[str]:
+        now = return_facets(ret)
+        return [f for f in ret.indexed if f not in now]
+
+    @classmethod
+    def _write_index(cls, tx: TransactWrite, ret: Return) -> None:
         """The list index items that changed (return_index.py): new facets put, dropped ones deleted. A facet
         item's `since` is when the return entered it (e.g. since when it awaits feedback)."""
         now = return_facets(ret)
         sk = f"{_iso(ret.created_at)}#{ret.id}"
         for facet in [f for f in now if f not in ret.indexed]:
             tx.save(PointerRecord(pk=_index_pk(ret.merchant_id, facet), sk=sk, created_at=_iso(ret.updated_at)))
-        for facet in [f for f in ret.indexed if f not in now]:
+        for facet in cls._index_deletes(ret):
             tx.delete(PointerRecord(pk=_index_pk(ret.merchant_id, facet), sk=sk))
 
     def query_index(
@@ -1275,6 +1303,54 @@ class DynamoStore(FloorStore):
         except DoesNotExist:
             raise NotFound(f"import '{import_id}' not found") from None
         return dict(rec.report or {})
+
+    # ----- exports ------------------------------------------------------------------------------------------------
+    def save_export(self, export: Export, keep_days: int = 30) -> None:
+        """Write the export's record whole (one writer at a time: its SQS message)."""
+        ExportRecord(
+            pk=f"EXPORT#{export.merchant_id}#{export.id}",
+            sk="EXPORT",
+            merchant_id=export.merchant_id,
+            status=export.status,
+            created_at=_iso(export.created_at),
+            details={
+                "kind": export.kind,
+                "format": export.format,
+                "created_from": _iso(export.created_from),
+                "created_to": _iso(export.created_to),
+                "attempts": export.attempts,
+                "upload_id": export.upload_id,
+                "rows": export.rows,
+                "size": export.size,
+                "error": export.error,
+                "completed_at": _iso(export.completed_at) if export.completed_at else None,
+            },
+            expires_at=export.created_at + timedelta(days=keep_days),
+        ).save()
+
+    def get_export(self, merchant_id: str, export_id: str) -> Export:
+        """One of the merchant's exports; another merchant's (or an unknown) id: NotFound."""
+        try:
+            rec = ExportRecord.get(f"EXPORT#{merchant_id}#{export_id}", "EXPORT", consistent_read=True)
+        except DoesNotExist:
+            raise NotFound(f"export '{export_id}' not found") from None
+        d = dict(rec.details or {})
+        return Export(
+            id=export_id,
+            merchant_id=rec.merchant_id,
+            kind=d["kind"],
+            format=d.get("format") or "csv",
+            created_from=_parse_req(d["created_from"]),
+            created_to=_parse_req(d["created_to"]),
+            created_at=_parse_req(rec.created_at),
+            status=rec.status,  # type: ignore[arg-type]
+            attempts=int(d.get("attempts") or 0),
+            upload_id=d.get("upload_id"),
+            rows=d.get("rows"),
+            size=d.get("size"),
+            error=d.get("error"),
+            completed_at=_parse(d.get("completed_at")),
+        )
 
 
 def _connection() -> Connection:

@@ -1,0 +1,64 @@
+"""Exports (merchant): request a CSV export of returns, then fetch its status and a download link."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from chalice.app import Blueprint
+
+from chalicelib.api import schemas as s
+from chalicelib.api.routing import Call, endpoint
+from chalicelib.bootstrap import container
+from chalicelib.services import exports
+
+bp = Blueprint(__name__)
+MERCHANT = ("merchant",)
+
+
+def _mid(call: Call) -> str:
+    assert call.principal is not None
+    return call.principal.id
+
+
+def _bound(value: datetime | date, *, end: bool) -> datetime:
+    """A datetime as given (UTC); a date: the start of that day, or for `to` its end (the whole day included)."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time.max if end else time.min, UTC)
+
+
+@endpoint(
+    bp,
+    "/v1/exports",
+    "POST",
+    summary=(
+        "Export the returns created from `from` to `to` (at most 400 days) as CSV: one row per return (kind=returns) "
+        "or per returned item (kind=items). Runs in the background; GET the export for its status and link"
+    ),
+    tag="exports",
+    auth=MERCHANT,
+    body=s.ExportIn,
+    status=202,
+    response=s.ExportAccepted,
+    errors=(400, 401, 403, 422),
+)
+def request_export(call: Call) -> dict[str, Any]:
+    body: s.ExportIn = call.body
+    return exports.request_export(
+        container(), _mid(call), body.kind, _bound(body.from_, end=False), _bound(body.to, end=True)
+    )
+
+
+@endpoint(
+    bp,
+    "/v1/exports/{export_id}",
+    "GET",
+    summary="An export's status; when ready, its rows and a download link valid for 15 minutes (new on each GET)",
+    tag="exports",
+    auth=MERCHANT,
+    response=s.ExportOut,
+    errors=(401, 403, 404),
+)
+def get_export(call: Call, export_id: str) -> dict[str, Any]:
+    return exports.get_export(container(), _mid(call), export_id)

@@ -1,0 +1,130 @@
+"""CSV exports of a merchant's returns: requested by the API, run by functions/export_worker, handed back as a
+short-lived presigned URL.
+
+The worker reads the list index's `all` facet (one Query per page of PAGE_SIZE return ids, newest created first,
+within the created-at range) and the returns of each page (one BatchGetItem), writes rows through `csv.writer` into a
+small buffer and uploads a part whenever it holds PART_SIZE bytes (S3 multipart upload). Memory stays about one
+part plus one page of returns, whatever the number of returns. Nothing scans.
+
+Idempotent per export: a message for a ready (or failed) export does nothing; a run that crashed is started again
+from the beginning (its multipart upload aborted first), and after MAX_ATTEMPTS runs the export is failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from chalicelib.bootstrap import Container
+from chalicelib.domain import exports as ex
+from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.identifiers import new_id
+from chalicelib.domain.returns import Return, iso
+from chalicelib.observability import logger
+
+PAGE_SIZE = 100  # returns per index Query and BatchGetItem (BatchGetItem's own limit)
+URL_TTL_SECONDS = 900  # the download link's life; a new one on every GET
+
+
+def request_export(
+    c: Container, merchant_id: str, kind: ex.ExportKind, created_from: datetime, created_to: datetime
+) -> dict[str, Any]:
+    problem = ex.check_range(created_from, created_to)
+    if problem:
+        raise ValidationFailed.at([problem[0]], problem[1])
+    export = ex.Export(
+        id=new_id("exp"),
+        merchant_id=merchant_id,
+        kind=kind,
+        created_from=created_from,
+        created_to=created_to,
+        created_at=c.now(),
+    )
+    c.store.save_export(export)
+    c.export_queue.enqueue(merchant_id, export.id)
+    logger.info("export requested", merchant_id=merchant_id, export_id=export.id, kind=kind)
+    return {"id": export.id, "status": export.status}
+
+
+def get_export(c: Container, merchant_id: str, export_id: str) -> dict[str, Any]:
+    export = c.store.get_export(merchant_id, export_id)
+    out: dict[str, Any] = {
+        "id": export.id,
+        "kind": export.kind,
+        "format": export.format,
+        "status": export.status,
+        "from": iso(export.created_from),
+        "to": iso(export.created_to),
+        "created_at": iso(export.created_at),
+    }
+    if export.status == "ready":
+        out.update(
+            {
+                "rows": export.rows,
+                "size": export.size,
+                "completed_at": iso(export.completed_at) if export.completed_at else None,
+                "url": c.files.presigned_get(export.key, URL_TTL_SECONDS),
+                "expires_at": iso(datetime.fromtimestamp(c.now().timestamp() + URL_TTL_SECONDS, tz=c.now().tzinfo)),
+            }
+        )
+    elif export.status == "failed":
+        out["error"] = export.error
+    return out
+
+
+def returns_in_range(c: Container, merchant_id: str, created_from: datetime, created_to: datetime) -> Iterator[Return]:
+    """The merchant's returns created in the range, newest first, one page (Query + BatchGetItem) at a time."""
+    cursor: dict[str, Any] | None = None
+    while True:
+        page, cursor = c.store.query_index(
+            merchant_id, "all", created_from=created_from, created_to=created_to, cursor=cursor, limit=PAGE_SIZE
+        )
+        if page:
+            for ret in c.store.get_returns([rid for rid, _since in page]):
+                if ret.merchant_id == merchant_id:
+                    yield ret
+        if not cursor:
+            return
+
+
+def run_export(c: Container, merchant_id: str, export_id: str, *, part_size: int = ex.PART_SIZE) -> ex.Export:
+    """Write the export's CSV to S3 (multipart) and mark it ready. Raises to have the message retried."""
+    export = c.store.get_export(merchant_id, export_id)
+    if export.done:
+        logger.info("export already done", export_id=export_id, status=export.status)
+        return export
+    files = c.files
+    if export.upload_id:  # an earlier run crashed mid-way: start again from a clean slate
+        files.abort_multipart(export.key, export.upload_id)
+    export = export.started(files.start_multipart(export.key, ex.CONTENT_TYPE))
+    c.store.save_export(export)
+    upload_id = export.upload_id
+    assert upload_id is not None
+    try:
+        stats = ex.PartStats()
+        data = ex.rows(export.kind, returns_in_range(c, merchant_id, export.created_from, export.created_to))
+        etags = [
+            files.upload_part(export.key, upload_id, number, part)
+            for number, part in enumerate(ex.csv_parts(export.kind, data, part_size, stats), start=1)
+        ]
+        files.complete_multipart(export.key, upload_id, etags)
+    except Exception as exc:
+        files.abort_multipart(export.key, upload_id)
+        export = export.crashed(f"{type(exc).__name__}: the export could not be written", c.now())
+        c.store.save_export(export)
+        logger.exception("export failed", export_id=export_id, attempts=export.attempts, status=export.status)
+        if export.status == "failed":
+            return export  # for good: the message is done
+        raise
+    export = export.ready(stats.rows, stats.size, c.now())
+    c.store.save_export(export)
+    logger.info("export ready", export_id=export_id, rows=stats.rows, size=stats.size, parts=len(etags))
+    return export
+
+
+def handle_message(c: Container, body: str, *, part_size: int = ex.PART_SIZE) -> ex.Export:
+    """One SQS message of the export queue: `{"merchant_id", "export_id"}`."""
+    message = json.loads(body)
+    return run_export(c, str(message["merchant_id"]), str(message["export_id"]), part_size=part_size)
