@@ -116,7 +116,6 @@ def save_order(c: Container, order: Order, existing: Order | None) -> None:
     concurrent change cancels both (ConcurrentModification, the caller reads again and recomputes the delta).
     An order touching more counters than one transaction holds is saved first and counted after (best effort)."""
     from chalicelib.adapters.dynamodb.reports import PART_SIZE
-    from chalicelib.adapters.dynamodb.repository import _order_to_record
 
     counters = r.sold_increments(_ordered_lines(existing), _ordered_lines(order))
     if not counters:
@@ -128,9 +127,7 @@ def save_order(c: Container, order: Order, existing: Order | None) -> None:
         expires_at = c.now() + timedelta(seconds=MARKER_TTL_SECONDS)
         report_store(c).apply(event_id, order.merchant_id, counters, expires_at)
         return
-    rec = _order_to_record(order, c.now())
-    report_store(c).save_order_with_sold(rec, order.merchant_id, counters)
-    order.version = rec.version
+    report_store(c).save_order_with_sold(order, c.now(), counters)
 
 
 # ----- reading ----------------------------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamodb.models import OrderRecord, PointerRecord, ReportRecord
+from chalicelib.adapters.dynamodb.models import PointerRecord, ReportRecord
 from chalicelib.domain.errors import ConcurrentModification
+from chalicelib.domain.orders import Order
 from chalicelib.domain.reports import FIELDS, Counters
 
 #: Items per TransactWriteItems (DynamoDB's limit is 100; one is the marker).
@@ -94,16 +95,19 @@ class ReportStore:
             applied += 1
         return applied, duplicate
 
-    def save_order_with_sold(self, order_record: OrderRecord, merchant_id: str, counters: Counters) -> None:
+    def save_order_with_sold(self, order: Order, now: datetime, counters: Counters) -> None:
         """Save the order (versioned, as the repository does) and add its sold quantities in one transaction: the
         counters change exactly when the order does. ConcurrentModification when the order changed meanwhile."""
+        from chalicelib.adapters.dynamodb.repository import _order_to_record
+
         if len(counters) > PART_SIZE:
             raise ValueError("too many counters for one transaction")
+        order_record = _order_to_record(order, now)
         try:
             with TransactWrite(connection=_connection()) as tx:
                 tx.save(order_record)
                 for (day, sk), fields in sorted(counters.items()):
-                    _update(tx, merchant_id, day, sk, fields)
+                    _update(tx, order.merchant_id, day, sk, fields)
         except TransactWriteError as exc:
             if _cancelled_by_condition(exc, 0):
                 raise ConcurrentModification("the order changed concurrently; retry") from None
@@ -111,6 +115,7 @@ class ReportStore:
             if any(r is not None and r.code == "TransactionConflict" for r in reasons):
                 raise ConcurrentModification("the order changed concurrently; retry") from None
             raise
+        order.version = order_record.version
 
     def put_totals(self, merchant_id: str, counters: Counters) -> int:
         """Bulk seeding (benchmarks, backfills): PutItem of absolute values through BatchWriteItem, 25 a call.
