@@ -10,7 +10,6 @@ from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
 from chalicelib.bootstrap import container
 from chalicelib.domain.returns import iso
-from chalicelib.services import floor, tenants
 
 bp = Blueprint(__name__)
 OPERATOR = ("operator",)
@@ -29,6 +28,8 @@ OPERATOR = ("operator",)
     errors=(401, 403, 422),
 )
 def create_warehouse(call: Call) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     body: s.WarehouseIn = call.body
     wh, key, key_id = tenants.create_warehouse(container(), body.name, body.address.model_dump())
     return {
@@ -54,6 +55,8 @@ def create_warehouse(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404, 409, 422),
 )
 def create_merchant(call: Call) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     body: s.MerchantIn = call.body
     m, key, key_id = tenants.create_merchant(
         container(),
@@ -88,6 +91,8 @@ def create_merchant(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def add_merchant_key(call: Call, merchant_id: str) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     key_id, key = tenants.add_merchant_key(container(), merchant_id)
     return {"id": key_id, "api_key": key}
 
@@ -103,6 +108,8 @@ def add_merchant_key(call: Call, merchant_id: str) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def revoke_merchant_key(call: Call, merchant_id: str, key_id: str) -> Response:
+    from chalicelib.services import tenants
+
     tenants.revoke_merchant_key(container(), merchant_id, key_id)
     return Response(body="", status_code=204)
 
@@ -118,6 +125,8 @@ def revoke_merchant_key(call: Call, merchant_id: str, key_id: str) -> Response:
     errors=(401, 403, 404, 422),
 )
 def billing(call: Call) -> dict[str, Any]:
+    from chalicelib.services import floor
+
     q: s.BillingQuery = call.query
     return floor.billing(container(), q.merchant_id, q.month)
 
@@ -133,6 +142,8 @@ def billing(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404, 422),
 )
 def put_routing(call: Call, warehouse_id: str) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     body: s.RoutingIn = call.body
     return tenants.put_routing(container(), warehouse_id, body.model_dump(exclude_none=True)).to_dict()
 
@@ -149,6 +160,8 @@ def put_routing(call: Call, warehouse_id: str) -> dict[str, Any]:
     errors=(401, 403, 404, 422),
 )
 def put_warehouse_carrier(call: Call, warehouse_id: str, carrier: str) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     body: s.CarrierCredentialsIn = call.body
     keys = tenants.put_carrier_credentials(container(), warehouse_id, carrier, body.credentials)
     return {"carrier": carrier, "keys": keys}
@@ -166,6 +179,8 @@ def put_warehouse_carrier(call: Call, warehouse_id: str, carrier: str) -> dict[s
     errors=(401, 403, 404, 422),
 )
 def put_default_carrier(call: Call, carrier: str) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     body: s.CarrierCredentialsIn = call.body
     keys = tenants.put_carrier_credentials(container(), None, carrier, body.credentials)
     return {"carrier": carrier, "keys": keys}

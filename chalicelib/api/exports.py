@@ -10,7 +10,6 @@ from chalice.app import Blueprint
 from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
 from chalicelib.bootstrap import container
-from chalicelib.services import exports
 
 bp = Blueprint(__name__)
 MERCHANT = ("merchant",)
@@ -44,6 +43,8 @@ def _bound(value: datetime | date, *, end: bool) -> datetime:
     errors=(400, 401, 403, 422),
 )
 def request_export(call: Call) -> dict[str, Any]:
+    from chalicelib.services import exports
+
     body: s.ExportIn = call.body
     return exports.request_export(
         container(), _mid(call), body.kind, _bound(body.from_, end=False), _bound(body.to, end=True)
@@ -61,4 +62,6 @@ def request_export(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def get_export(call: Call, export_id: str) -> dict[str, Any]:
+    from chalicelib.services import exports
+
     return exports.get_export(container(), _mid(call), export_id)

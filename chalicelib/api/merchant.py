@@ -11,7 +11,6 @@ from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, decode_cursor, encode_cursor, endpoint, json_response
 from chalicelib.bootstrap import container
 from chalicelib.domain.return_index import ReturnFilter
-from chalicelib.services import cancellations, floor, orders, processing, refunds, returns, tenants
 
 bp = Blueprint(__name__)
 MERCHANT = ("merchant",)
@@ -33,6 +32,8 @@ def _mid(call: Call) -> str:
     errors=(401, 403, 422),
 )
 def put_policy(call: Call) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     return tenants.put_policy(container(), _mid(call), call.body.model_dump()).to_dict()
 
 
@@ -47,6 +48,8 @@ def put_policy(call: Call) -> dict[str, Any]:
     errors=(401, 403, 422),
 )
 def put_guidelines(call: Call) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     return tenants.put_guidelines(container(), _mid(call), call.body.model_dump()).to_dict()
 
 
@@ -61,6 +64,8 @@ def put_guidelines(call: Call) -> dict[str, Any]:
     errors=(401, 403, 422),
 )
 def put_checklists(call: Call) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     return tenants.put_checklists(container(), _mid(call), call.body.model_dump()).to_dict()
 
 
@@ -90,6 +95,8 @@ def templates(call: Call) -> dict[str, Any]:
     errors=(401, 403, 422),
 )
 def test_guidelines(call: Call) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     body: s.GuidelineTestIn = call.body
     return tenants.dry_run(
         container(),
@@ -110,6 +117,8 @@ def test_guidelines(call: Call) -> dict[str, Any]:
     errors=(401, 403, 422),
 )
 def put_refund_settings(call: Call) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     body: s.RefundSettingsIn = call.body
     if body.target == "webhook" and not body.webhook_url:
         from chalicelib.domain.errors import ValidationFailed
@@ -129,6 +138,8 @@ def put_refund_settings(call: Call) -> dict[str, Any]:
     errors=(401, 403, 422),
 )
 def put_shop(call: Call) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
     body: s.ShopIn = call.body
     return tenants.put_shop(container(), _mid(call), body.root.model_dump(exclude_none=True))
 
@@ -145,6 +156,8 @@ def put_shop(call: Call) -> dict[str, Any]:
     errors=(401, 403, 409, 422),
 )
 def upsert_order(call: Call) -> Any:
+    from chalicelib.services import orders
+
     order, created = orders.upsert_order(container(), _mid(call), call.body.model_dump())
     return json_response({"order_number": order.order_number, "items": len(order.items)}, 201 if created else 200)
 
@@ -161,6 +174,8 @@ def upsert_order(call: Call) -> Any:
     errors=(401, 403, 422),
 )
 def list_returns(call: Call) -> dict[str, Any]:
+    from chalicelib.services import returns
+
     q: s.ReturnsQuery = call.query
     c = container()
     items, last = returns.list_returns(
@@ -189,6 +204,8 @@ def list_returns(call: Call) -> dict[str, Any]:
     errors=(401, 403),
 )
 def needs_attention(call: Call) -> dict[str, Any]:
+    from chalicelib.services import returns
+
     return returns.attention(container(), _mid(call))
 
 
@@ -203,6 +220,8 @@ def needs_attention(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def get_return(call: Call, return_id: str) -> dict[str, Any]:
+    from chalicelib.services import returns
+
     c = container()
     ret, timeline = returns.get_return(c, return_id, merchant_id=_mid(call))
     return returns.to_view(c, ret, timeline, audience="merchant")
@@ -221,6 +240,8 @@ def get_return(call: Call, return_id: str) -> dict[str, Any]:
     errors=(401, 403, 404, 409, 422, 503),
 )
 def create_return(call: Call) -> dict[str, Any]:
+    from chalicelib.services import returns
+
     body: s.MerchantReturnIn = call.body
     c = container()
     ret, timeline = returns.request_return(
@@ -248,6 +269,8 @@ def create_return(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404, 409, 422, 503),
 )
 def cancel_return(call: Call, return_id: str) -> dict[str, Any]:
+    from chalicelib.services import cancellations, returns
+
     body: s.CancelIn | None = call.body
     c = container()
     cancellations.cancel_return(
@@ -269,6 +292,8 @@ def cancel_return(call: Call, return_id: str) -> dict[str, Any]:
     errors=(401, 403, 404, 409, 422),
 )
 def feedback(call: Call, return_id: str) -> dict[str, Any]:
+    from chalicelib.services import processing, returns
+
     body: s.FeedbackIn = call.body
     c = container()
     processing.resolve_feedback(
@@ -296,6 +321,8 @@ def feedback(call: Call, return_id: str) -> dict[str, Any]:
     errors=(401, 403, 404, 409, 422),
 )
 def refund(call: Call, return_id: str) -> dict[str, Any]:
+    from chalicelib.services import refunds
+
     body: s.RefundIn = call.body
     result = refunds.issue_refund(
         container(),
@@ -319,6 +346,8 @@ def refund(call: Call, return_id: str) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def list_refunds(call: Call, return_id: str) -> dict[str, Any]:
+    from chalicelib.services import refunds
+
     return {"items": refunds.list_refunds(container(), _mid(call), return_id), "next_cursor": None}
 
 
@@ -334,6 +363,8 @@ def list_refunds(call: Call, return_id: str) -> dict[str, Any]:
 )
 def disposals(call: Call) -> dict[str, Any]:
     from datetime import UTC, datetime, time
+
+    from chalicelib.services import floor
 
     q: s.DateRangeQuery = call.query
     if q.to < q.from_:

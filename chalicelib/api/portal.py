@@ -10,7 +10,6 @@ from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
 from chalicelib.bootstrap import container
 from chalicelib.domain.tenants import Principal
-from chalicelib.services import auth, cancellations, photos, returns, withdrawals
 
 bp = Blueprint(__name__)
 CUSTOMER = ("customer",)
@@ -33,6 +32,8 @@ def _customer(call: Call) -> Principal:
     errors=(404, 422, 429),
 )
 def open_session(call: Call, merchant_slug: str) -> dict[str, Any]:
+    from chalicelib.services import auth
+
     body: s.PortalSessionIn = call.body
     token = auth.open_portal_session(container(), merchant_slug, body.order_number, body.email, call.client_ip)
     return {"token": token}
@@ -49,6 +50,8 @@ def open_session(call: Call, merchant_slug: str) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def portal_order(call: Call) -> dict[str, Any]:
+    from chalicelib.services import returns
+
     p = _customer(call)
     assert p.order_number is not None
     return returns.portal_order(container(), p.id, p.order_number)
@@ -67,6 +70,8 @@ def portal_order(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404, 409, 422, 503),
 )
 def create_return(call: Call) -> dict[str, Any]:
+    from chalicelib.services import returns
+
     p = _customer(call)
     assert p.order_number is not None
     body: s.PortalReturnIn = call.body
@@ -95,6 +100,8 @@ def create_return(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def methods(call: Call) -> dict[str, Any]:
+    from chalicelib.services import returns
+
     p = _customer(call)
     assert p.order_number is not None
     return returns.portal_methods(container(), p.id, p.order_number, p.key_id)
@@ -113,6 +120,8 @@ def methods(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404, 422),
 )
 def photo_upload(call: Call) -> dict[str, Any]:
+    from chalicelib.services import photos
+
     p = _customer(call)
     assert p.order_number is not None
     body: s.PortalPhotoIn = call.body
@@ -131,6 +140,8 @@ def photo_upload(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404, 409, 422, 503),
 )
 def cancel_return(call: Call, return_id: str) -> dict[str, Any]:
+    from chalicelib.services import cancellations, returns
+
     p = _customer(call)
     body: s.CancelIn = call.body
     c = container()
@@ -153,6 +164,8 @@ def cancel_return(call: Call, return_id: str) -> dict[str, Any]:
     errors=(404, 422, 429),
 )
 def withdraw(call: Call, merchant_slug: str) -> dict[str, Any]:
+    from chalicelib.services import withdrawals
+
     body: s.WithdrawalIn = call.body
     return withdrawals.declare_withdrawal(
         container(),
@@ -176,6 +189,8 @@ def withdraw(call: Call, merchant_slug: str) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def get_return(call: Call, return_id: str) -> dict[str, Any]:
+    from chalicelib.services import returns
+
     p = _customer(call)
     c = container()
     ret, timeline = returns.get_return(c, return_id, merchant_id=p.id, order_number=p.order_number)
@@ -192,4 +207,6 @@ def get_return(call: Call, return_id: str) -> dict[str, Any]:
     errors=(404,),
 )
 def track(call: Call, tracking_token: str) -> dict[str, Any]:
+    from chalicelib.services import returns
+
     return returns.track(container(), tracking_token)

@@ -10,7 +10,6 @@ from chalice.app import Blueprint
 from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
 from chalicelib.bootstrap import container
-from chalicelib.services import reports
 
 bp = Blueprint(__name__)
 MERCHANT = ("merchant",)
@@ -35,6 +34,8 @@ def _run(call: Call, report: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     errors=ERRORS,
 )
 def summary(call: Call) -> dict[str, Any]:
+    from chalicelib.services import reports
+
     return _run(call, reports.summary)
 
 
@@ -50,6 +51,8 @@ def summary(call: Call) -> dict[str, Any]:
     errors=ERRORS,
 )
 def reasons(call: Call) -> dict[str, Any]:
+    from chalicelib.services import reports
+
     return _run(call, reports.reasons)
 
 
@@ -65,6 +68,8 @@ def reasons(call: Call) -> dict[str, Any]:
     errors=ERRORS,
 )
 def skus(call: Call) -> dict[str, Any]:
+    from chalicelib.services import reports
+
     return _run(call, reports.skus)
 
 
@@ -80,6 +85,8 @@ def skus(call: Call) -> dict[str, Any]:
     errors=ERRORS,
 )
 def processing_times(call: Call) -> dict[str, Any]:
+    from chalicelib.services import reports
+
     return _run(call, reports.processing_times)
 
 
@@ -95,6 +102,8 @@ def processing_times(call: Call) -> dict[str, Any]:
     errors=ERRORS,
 )
 def grades(call: Call) -> dict[str, Any]:
+    from chalicelib.services import reports
+
     return _run(call, reports.grades)
 
 
@@ -110,4 +119,6 @@ def grades(call: Call) -> dict[str, Any]:
     errors=ERRORS,
 )
 def carriers(call: Call) -> dict[str, Any]:
+    from chalicelib.services import reports
+
     return _run(call, reports.carriers)

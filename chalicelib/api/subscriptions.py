@@ -10,7 +10,6 @@ from pydantic import Field, StringConstraints
 from chalicelib.api.routing import Call, decode_cursor, encode_cursor, endpoint
 from chalicelib.api.schemas import In, Out
 from chalicelib.bootstrap import container
-from chalicelib.services import subscriptions
 
 bp = Blueprint(__name__)
 MERCHANT = ("merchant",)
@@ -79,6 +78,8 @@ def _mid(call: Call) -> str:
     errors=(400, 401, 403, 422),
 )
 def create_subscription(call: Call) -> dict[str, Any]:
+    from chalicelib.services import subscriptions
+
     b: SubscriptionIn = call.body
     return subscriptions.create_subscription(container(), _mid(call), b.url, b.events, b.secret).to_dict()
 
@@ -94,6 +95,8 @@ def create_subscription(call: Call) -> dict[str, Any]:
     errors=(401, 403),
 )
 def list_subscriptions(call: Call) -> dict[str, Any]:
+    from chalicelib.services import subscriptions
+
     subs = subscriptions.list_subscriptions(container(), _mid(call))
     return {"items": [s.to_dict() for s in subs], "next_cursor": None}
 
@@ -109,6 +112,8 @@ def list_subscriptions(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def delete_subscription(call: Call, subscription_id: str) -> Response:
+    from chalicelib.services import subscriptions
+
     subscriptions.delete_subscription(container(), _mid(call), subscription_id)
     return Response(body="", status_code=204)
 
@@ -125,6 +130,8 @@ def delete_subscription(call: Call, subscription_id: str) -> Response:
     errors=(401, 403, 404, 422),
 )
 def list_deliveries(call: Call, subscription_id: str) -> dict[str, Any]:
+    from chalicelib.services import subscriptions
+
     q: DeliveriesQuery = call.query
     items, last = subscriptions.list_deliveries(
         container(), _mid(call), subscription_id, cursor=decode_cursor(q.cursor), limit=q.limit
@@ -144,4 +151,6 @@ def list_deliveries(call: Call, subscription_id: str) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def redeliver(call: Call, subscription_id: str, delivery_id: str) -> dict[str, Any]:
+    from chalicelib.services import subscriptions
+
     return subscriptions.redeliver(container(), _mid(call), subscription_id, delivery_id).to_dict()

@@ -9,7 +9,6 @@ from chalice.app import Blueprint
 from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
 from chalicelib.bootstrap import container
-from chalicelib.services import floor, returns, warehouse
 
 bp = Blueprint(__name__)
 WAREHOUSE = ("warehouse",)
@@ -32,6 +31,8 @@ def _wid(call: Call) -> str:
     errors=(401, 403, 404, 409, 422),
 )
 def scan(call: Call) -> dict[str, Any]:
+    from chalicelib.services import returns, warehouse
+
     c = container()
     body: s.ScanIn = call.body
     ret = warehouse.receive_scan(
@@ -55,6 +56,8 @@ def scan(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404),
 )
 def checklist(call: Call, return_id: str) -> dict[str, Any]:
+    from chalicelib.services import warehouse
+
     return warehouse.checklist(container(), _wid(call), return_id)
 
 
@@ -71,6 +74,8 @@ def checklist(call: Call, return_id: str) -> dict[str, Any]:
     errors=(401, 403, 404, 422),
 )
 def photo(call: Call, return_id: str) -> dict[str, Any]:
+    from chalicelib.services import warehouse
+
     body: s.PhotoIn = call.body
     return warehouse.photo_upload(container(), _wid(call), return_id, body.content_type, body.line_item_id)
 
@@ -87,6 +92,8 @@ def photo(call: Call, return_id: str) -> dict[str, Any]:
     errors=(401, 403, 404, 409, 422),
 )
 def inspection(call: Call, return_id: str) -> dict[str, Any]:
+    from chalicelib.services import warehouse
+
     body: s.InspectionIn = call.body
     ret = warehouse.submit_inspection(
         container(),
@@ -109,6 +116,8 @@ def inspection(call: Call, return_id: str) -> dict[str, Any]:
     errors=(401, 403),
 )
 def work_orders(call: Call) -> dict[str, Any]:
+    from chalicelib.services import floor
+
     items = floor.list_work_orders(container(), _wid(call), call.query.status)
     return {"items": [floor.work_order_view(w) for w in items], "next_cursor": None}
 
@@ -124,6 +133,8 @@ def work_orders(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404, 409, 422),
 )
 def complete_work_order(call: Call, work_order_id: str) -> dict[str, Any]:
+    from chalicelib.services import floor
+
     body: s.WorkOrderCompleteIn = call.body
     wo = floor.complete_work_order(container(), _wid(call), work_order_id, body.minutes, body.notes)
     return floor.work_order_view(wo)
@@ -140,6 +151,8 @@ def complete_work_order(call: Call, work_order_id: str) -> dict[str, Any]:
     errors=(401, 403),
 )
 def unidentified_parcels(call: Call) -> dict[str, Any]:
+    from chalicelib.services import floor
+
     items = floor.list_parcels(container(), _wid(call), call.query.status)
     return {"items": [floor.parcel_view(container(), p) for p in items], "next_cursor": None}
 
@@ -156,6 +169,8 @@ def unidentified_parcels(call: Call) -> dict[str, Any]:
     errors=(401, 403, 404, 409, 422),
 )
 def match_parcel(call: Call, parcel_id: str) -> dict[str, Any]:
+    from chalicelib.services import floor, returns
+
     c = container()
     ret = floor.match_parcel(c, _wid(call), parcel_id, call.body.return_id)
     ret, timeline = returns.get_return(c, ret.id, warehouse_id=_wid(call))
@@ -175,4 +190,6 @@ def match_parcel(call: Call, parcel_id: str) -> dict[str, Any]:
     errors=(401, 403, 404, 422),
 )
 def parcel_photo(call: Call, parcel_id: str) -> dict[str, Any]:
+    from chalicelib.services import floor
+
     return floor.parcel_photo_upload(container(), _wid(call), parcel_id, call.body.content_type)

@@ -10,12 +10,13 @@ from chalice.app import Blueprint
 from chalicelib.api import schemas as s
 from chalicelib.api.routing import Call, endpoint
 from chalicelib.bootstrap import container
-from chalicelib.services import order_intake, tracking
 
 bp = Blueprint(__name__)
 
 
 def _accept(call: Call, provider: str) -> dict[str, Any]:
+    from chalicelib.services import tracking
+
     header = tracking.RECEIVERS[provider].header
     tracking.accept_webhook(container(), provider, call.request.raw_body or b"", call.header(header))
     return {"status": "accepted"}
@@ -88,6 +89,8 @@ def sendcloud(call: Call) -> dict[str, Any]:
     errors=(400, 401, 422),
 )
 def shopify_orders(call: Call, merchant_id: str) -> dict[str, Any]:
+    from chalicelib.services import order_intake
+
     return order_intake.receive_shopify(
         container(), merchant_id, call.request.raw_body or b"", call.header, s.validate_order
     )
@@ -107,6 +110,8 @@ def shopify_orders(call: Call, merchant_id: str) -> dict[str, Any]:
     errors=(400, 401, 422),
 )
 def woocommerce_orders(call: Call, merchant_id: str) -> dict[str, Any]:
+    from chalicelib.services import order_intake
+
     return order_intake.receive_woocommerce(
         container(), merchant_id, call.request.raw_body or b"", call.header, s.validate_order
     )
