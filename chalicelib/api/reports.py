@@ -43,17 +43,19 @@ def summary(call: Call) -> dict[str, Any]:
     bp,
     "/v1/reports/reasons",
     "GET",
-    summary="Returned units per return reason",
+    summary="Returned units per return reason, optionally by period, SKU, product category or reason category",
     tag="reports",
     auth=MERCHANT,
-    query=s.ReportQuery,
+    query=s.ReportReasonsQuery,
     response=s.ReportReasonsOut,
     errors=ERRORS,
 )
 def reasons(call: Call) -> dict[str, Any]:
     from chalicelib.services import reports
 
-    return _run(call, reports.reasons)
+    assert call.principal is not None
+    q: s.ReportReasonsQuery = call.query
+    return reports.reasons(container(), call.principal.id, q.from_, q.to, q.group_by)
 
 
 @endpoint(

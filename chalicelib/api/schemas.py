@@ -202,6 +202,7 @@ class OrderItemIn(In):
     external_id: Code | None = None
     deliveries: list[DeliveryIn] = Field(default_factory=list, max_length=100)  # split shipments of this line
     paid_total: DecimalString | None = None  # paid for the whole line after discounts (default unit_price x quantity)
+    category: Code | None = None  # the product category; the reasons report can group by it
 
 
 class OrderIn(In):
@@ -485,6 +486,7 @@ class ReturnItemOut(Out):
     disposition: str | None
     status: str
     photos: list[dict[str, Any]]
+    category: str | None = None  # merchant and warehouse views
 
 
 class ReturnOut(Out):
@@ -731,8 +733,22 @@ class ReasonCountOut(Out):
     count: int  # units
 
 
-class ReportReasonsOut(Out):
+class ReportReasonsQuery(ReportQuery):
+    group_by: Literal["day", "week", "month", "sku", "category", "reason_category"] | None = None
+
+
+class ReasonGroupOut(Out):
+    key: str  # the period (2026-11-26, 2026-W48, 2026-11), SKU, product category or top-level reason code
+    count: int
     items: list[ReasonCountOut]
+
+
+class ReportReasonsOut(Out):
+    from_: str = Field(alias="from")
+    to: str
+    items: list[ReasonCountOut]
+    group_by: str | None = None
+    groups: list[ReasonGroupOut] | None = None  # with group_by
 
 
 class SkuReportRow(Out):

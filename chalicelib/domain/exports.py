@@ -56,6 +56,7 @@ ITEM_COLUMNS = (
     "item_status",
     "unit_price",
     "currency",
+    "category",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -160,6 +161,7 @@ def item_rows(ret: Return) -> Iterator[list[str]]:
             it.status.value,
             it.unit_price,
             ret.currency,
+            it.category,
         ]
         yield [safe_cell(c) for c in cells]
 

@@ -34,6 +34,7 @@ class OrderItem:
     extra: dict[str, Any] = field(default_factory=dict)  # hs_code, country_of_origin, weight_grams, external_id
     deliveries: list[Delivery] = field(default_factory=list)
     paid_total: Decimal | None = None  # what the customer paid for the whole line after discounts (None: full price)
+    category: str | None = None  # the merchant's product category (reports group return reasons by it)
 
     @property
     def paid(self) -> Decimal:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from chalicelib.domain.money import minor_exponent
@@ -52,6 +52,9 @@ FIELDS: tuple[str, ...] = ("n", "returns", "items", "sold", "returned")
 SUMMARY = "SUMMARY"
 REFUNDED = "SUMMARY#REFUNDED#"  # + currency: amount in minor units (field n); shares SUMMARY's prefix (one Query)
 REASON = "REASON#"
+REASON_BY_SKU = "RSKU#"  # + pair_key(sku, reason)
+REASON_BY_CATEGORY = "RCAT#"  # + pair_key(category or UNCATEGORIZED, reason)
+UNCATEGORIZED = "uncategorized"
 SKU = "SKU#"
 GRADE = "GRADE#"
 DISPOSITION = "GRADE#DISPOSITION#"  # grades and dispositions are read together (prefix GRADE#)
@@ -70,6 +73,7 @@ class ItemFacts:
     received_quantity: int | None = None
     grade: str | None = None
     disposition: str | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,8 @@ def increments(event_type: str, detail: Mapping[str, object], ret: ReturnFacts |
         for it in ret.items:
             acc.add(day, SUMMARY, "items", it.quantity)
             acc.add(day, REASON + it.reason, "n", it.quantity)
+            acc.add(day, REASON_BY_SKU + pair_key(it.sku, it.reason), "n", it.quantity)
+            acc.add(day, REASON_BY_CATEGORY + pair_key(it.category or UNCATEGORIZED, it.reason), "n", it.quantity)
             acc.add(day, SKU + it.sku, "returned", it.quantity)
     elif event_type == "return.delivered":
         _transit(acc, day, ret, at)
@@ -193,6 +199,30 @@ def increments(event_type: str, detail: Mapping[str, object], ret: ReturnFacts |
         if f"return.{end}" == event_type and start in ms:
             acc.add(day, f"{PROCESSING}{stage}#{bucket_of(hours_between(ms[start], at))}", "n", 1)
     return acc.result()
+
+
+def pair_key(first: str, second: str) -> str:
+    """A sort-key part holding two free-text codes (either may contain '#'): `<len(first)>:<first>#<second>`."""
+    return f"{len(first)}:{first}#{second}"
+
+
+def split_pair(key: str) -> tuple[str, str]:
+    """The inverse of pair_key."""
+    length, _, rest = key.partition(":")
+    size = int(length)
+    return rest[:size], rest[size + 1 :]
+
+
+def period_of(day: str, period: str) -> str:
+    """The period a UTC day belongs to: the day itself, its ISO week (`2026-W48`) or its month (`2026-11`)."""
+    if period == "day":
+        return day
+    if period == "month":
+        return day[:7]
+    if period == "week":
+        year, week, _ = date.fromisoformat(day).isocalendar()
+        return f"{year}-W{week:02d}"
+    raise ValueError(f"unknown period {period!r}")
 
 
 def _transit(acc: _Acc, day: str, ret: ReturnFacts, end: datetime) -> None:

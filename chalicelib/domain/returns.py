@@ -157,6 +157,7 @@ class ReturnItem:
     restock_sync: str | None = None  # pending | done: the restock call to the merchant's shop target
     received_sku: str | None = None  # what was in the parcel, when the warehouse saw another article
     customer_photos: list[str] = field(default_factory=list)  # uploaded by the customer with the reason
+    category: str | None = None  # the order line's product category, when the shop gave one
 
     def refundable_quantity(self) -> int:
         """Accepted quantity: what arrived, once graded; nothing for items going back to the customer."""

@@ -666,6 +666,7 @@ ITEM_COLUMNS = (
     "quantity",
     "unit_price",
     "tags",
+    "category",
     "paid_total",
     "external_id",
     "hs_code",
@@ -791,12 +792,16 @@ def _time_problem(value: str) -> str | None:
     return None
 
 
+_LINE_COLUMNS = ("line_item_id", "sku", "name", "quantity", "unit_price")  # always passed on (validation names gaps)
+_OPTIONAL_ITEM_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in (*_LINE_COLUMNS, "tags"))
+
+
 def _item(cells: dict[str, str]) -> dict[str, Any]:
-    item: dict[str, Any] = {c: cells.get(c, "") for c in ("line_item_id", "sku", "name", "quantity", "unit_price")}
+    item: dict[str, Any] = {c: cells.get(c, "") for c in _LINE_COLUMNS}
     tags = [t.strip() for t in cells.get("tags", "").split(TAG_SEPARATOR) if t.strip()]
     if tags:
         item["tags"] = tags
-    for column in ("paid_total", "external_id", "hs_code", "country_of_origin", "weight_grams", "delivered_at"):
+    for column in _OPTIONAL_ITEM_COLUMNS:
         if cells.get(column):
             item[column] = cells[column]
     return item

@@ -50,6 +50,7 @@ def upsert_order(
                     extra={k: raw[k] for k in _EXTRA_KEYS if raw.get(k) is not None},
                     deliveries=deliveries,
                     paid_total=Decimal(raw["paid_total"]) if raw.get("paid_total") is not None else None,
+                    category=raw.get("category"),
                 )
             )
         order = Order(

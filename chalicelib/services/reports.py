@@ -61,6 +61,7 @@ def facts(ret: Return, timeline: list[TimelineEntry]) -> r.ReturnFacts:
                 received_quantity=it.received_quantity,
                 grade=it.grade.value if it.grade else None,
                 disposition=it.disposition.value if it.disposition else None,
+                category=it.category,
             )
             for it in ret.items
         ),
@@ -185,11 +186,66 @@ def summary(c: Container, merchant_id: str, start: date, end: date) -> dict[str,
     }
 
 
-def reasons(c: Container, merchant_id: str, start: date, end: date) -> dict[str, Any]:
-    counters = _sum(c, merchant_id, start, end, r.REASON)
-    pairs = sorted(((-f.get("n", 0), sk[len(r.REASON) :]) for sk, f in counters.items() if f.get("n")))
-    rows = [{"reason": reason, "count": -neg} for neg, reason in pairs]
-    return {"items": rows}
+#: How the reasons report can be broken down (`group_by`).
+REASON_GROUPS = ("day", "week", "month", "sku", "category", "reason_category")
+
+
+def _reason_rows(counts: dict[str, int]) -> list[dict[str, Any]]:
+    """Reason rows, most returned units first (then by code)."""
+    return [{"reason": code, "count": n} for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n]
+
+
+def _top_reasons(c: Container, merchant_id: str) -> dict[str, str]:
+    """Every reason code of the merchant's current reason tree -> the code of its top-level reason."""
+    merchant = c.store.get_merchant(merchant_id)
+    return {reason.code: top.code for top in merchant.policy.reasons for reason in top.walk()}
+
+
+def reasons(c: Container, merchant_id: str, start: date, end: date, group_by: str | None = None) -> dict[str, Any]:
+    """Returned units per reason over the days, optionally broken down (`group_by`):
+    - `day`, `week` (ISO), `month`: one group per period of the range, empty periods included, in time order;
+    - `sku`, `category` (the order line's product category; `uncategorized` without one): most units first;
+    - `reason_category`: the top-level reason of the merchant's current reason tree (a code no longer in the tree
+      is its own group).
+    One Query per day in every case."""
+    if group_by is not None and group_by not in REASON_GROUPS:
+        raise ValidationFailed.at(["group_by"], f"must be one of {', '.join(REASON_GROUPS)}")
+    store = report_store(c)
+    totals: dict[str, int] = {}
+    groups: dict[str, dict[str, int]] = {}
+    period = group_by if group_by in ("day", "week", "month") else None
+    if period:  # every period of the range, also the empty ones
+        for day in days(start, end):
+            groups.setdefault(r.period_of(day, period), {})
+    prefix = {"sku": r.REASON_BY_SKU, "category": r.REASON_BY_CATEGORY}.get(group_by or "", r.REASON)
+    for day in days(start, end):
+        for sk, fields in store.day(merchant_id, day, prefix).items():
+            n = fields.get("n", 0)
+            if prefix == r.REASON:
+                key, reason = (r.period_of(day, period) if period else ""), sk[len(prefix) :]
+            else:
+                key, reason = r.split_pair(sk[len(prefix) :])
+            totals[reason] = totals.get(reason, 0) + n
+            if group_by is not None:
+                target = groups.setdefault(key, {})
+                target[reason] = target.get(reason, 0) + n
+    if group_by == "reason_category":
+        tops = _top_reasons(c, merchant_id)
+        groups = {}
+        for reason, n in totals.items():
+            target = groups.setdefault(tops.get(reason, reason), {})
+            target[reason] = n
+    out: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat(), "items": _reason_rows(totals)}
+    if group_by is None:
+        return out
+    sized = [(key, sum(v.values()), v) for key, v in groups.items()]
+    if period:
+        sized.sort(key=lambda g: g[0])
+    else:
+        sized = sorted((g for g in sized if g[1]), key=lambda g: (-g[1], g[0]))
+    views = [{"key": key, "count": n, "items": _reason_rows(v)} for key, n, v in sized]
+    out.update({"group_by": group_by, "groups": views})
+    return out
 
 
 def skus(c: Container, merchant_id: str, start: date, end: date) -> dict[str, Any]:

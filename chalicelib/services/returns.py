@@ -172,6 +172,7 @@ def _validate_lines(
                 comment=line.get("comment"),
                 tags=list(order_item.tags),
                 customer_photos=photos,
+                category=order_item.category,
             )
         )
     if errors:
@@ -440,6 +441,7 @@ def to_view(c: Container, ret: Return, timeline: list[TimelineEntry], *, audienc
         }
         if audience != "customer":
             view.update({"checks": it.checks, "notes": it.notes, "clarify": it.clarify, "rule": it.rule})
+            view["category"] = it.category
         items.append(view)
     label = None
     customs = None

@@ -31,6 +31,19 @@ GUIDELINES = {
 TODAY = datetime.now(UTC).date()
 RANGE = f"from={(TODAY - timedelta(days=1)).isoformat()}&to={(TODAY + timedelta(days=1)).isoformat()}"
 REPORTS = ("summary", "reasons", "skus", "processing-times", "grades", "carriers")
+REASON_GROUPS = ("day", "week", "month", "sku", "category", "reason_category")
+CATEGORIES = {"SHIRT-M": "tops", "JEANS-32": "bottoms", "SOCKS": "underwear"}  # CAP-RED has none
+#: The merchant's reason tree: the fit reasons under one top-level reason (the reason category)
+REASON_TREE = [
+    {
+        "code": "fit",
+        "label": "Fit",
+        "children": [{"code": "too_small", "label": "Too small"}, {"code": "too_large", "label": "Too large"}],
+    },
+    {"code": "damaged", "label": "Arrived damaged"},
+    {"code": "not_as_described", "label": "Not as described"},
+    {"code": "changed_mind", "label": "Changed my mind"},
+]
 
 
 @pytest.fixture
@@ -44,7 +57,9 @@ def order(api: Api, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def line(line_item_id: str, sku: str, quantity: int, price: str = "20.00") -> dict[str, Any]:
-    return {"line_item_id": line_item_id, "sku": sku, "name": sku, "quantity": quantity, "unit_price": price}
+    item = {"line_item_id": line_item_id, "sku": sku, "name": sku, "quantity": quantity, "unit_price": price}
+    category = CATEGORIES.get(sku)
+    return {**item, "category": category} if category else item
 
 
 def deliver_reports(aws: Any, times: int = 1) -> int:
@@ -67,7 +82,16 @@ def deliver_reports(aws: Any, times: int = 1) -> int:
 
 
 def reports(api: Api, key: str) -> dict[str, Any]:
-    return {name: api.ok("GET", f"/v1/reports/{name}?{RANGE}", key) for name in REPORTS}
+    got = {name: api.ok("GET", f"/v1/reports/{name}?{RANGE}", key) for name in REPORTS}
+    for group in REASON_GROUPS:
+        got[f"reasons-by-{group}"] = api.ok("GET", f"/v1/reports/reasons?{RANGE}&group_by={group}", key)
+    return got
+
+
+def periods(period: str) -> list[str]:
+    """The periods of RANGE, in order (the days of RANGE are TODAY - 1 .. TODAY + 1)."""
+    keys = [r.period_of((TODAY + timedelta(days=i)).isoformat(), period) for i in (-1, 0, 1)]
+    return list(dict.fromkeys(keys))
 
 
 def recount(api: Api, key: str, returns: list[dict[str, Any]], orders: list[dict[str, Any]]) -> dict[str, Any]:
@@ -78,6 +102,8 @@ def recount(api: Api, key: str, returns: list[dict[str, Any]], orders: list[dict
         for it in o["items"]:
             sold[it["sku"]] += it["quantity"]
     reasons, returned, grades, dispositions = Counter[str](), Counter[str](), Counter[str](), Counter[str]()
+    by: dict[str, dict[str, Counter[str]]] = {g: {} for g in REASON_GROUPS}
+    top = {child["code"]: parent["code"] for parent in REASON_TREE for child in parent.get("children", [])}
     refunded = Decimal(0)
     stages: dict[str, Counter[str]] = {s: Counter() for s, _, _ in r.STAGES}
     transit: dict[str, Counter[str]] = {}
@@ -90,6 +116,17 @@ def recount(api: Api, key: str, returns: list[dict[str, Any]], orders: list[dict
                 refunded += Decimal(e["amount"]["amount"])
         for it in ret["items"]:
             reasons[it["reason"]] += it["quantity"]
+            day = r.parse_time(ret["created_at"]).date().isoformat()
+            keys = {
+                "day": day,
+                "week": r.period_of(day, "week"),
+                "month": r.period_of(day, "month"),
+                "sku": it["sku"],
+                "category": it["category"] or "uncategorized",
+                "reason_category": top.get(it["reason"], it["reason"]),
+            }
+            for group, group_key in keys.items():
+                by[group].setdefault(group_key, Counter())[it["reason"]] += it["quantity"]
             returned[it["sku"]] += it["quantity"]
             if ret["status"] in ("completed", "refunded", "rejected") and it.get("received_quantity"):
                 if it.get("grade"):
@@ -114,6 +151,10 @@ def recount(api: Api, key: str, returns: list[dict[str, Any]], orders: list[dict
             "refunded": {"amount": f"{refunded:.2f}", "currency": "EUR"},
         },
         "reasons": sorted(reasons.items()),
+        "reasons_by": {
+            group: [(key, sum(c.values()), sorted(c.items())) for key, c in groups.items()]
+            for group, groups in by.items()
+        },
         "skus": sorted(
             (sku, returned[sku], sold[sku], round(returned[sku] / sold[sku], 4) if sold[sku] else None)
             for sku in set(sold) | set(returned)
@@ -130,6 +171,20 @@ def assert_equal(got: dict[str, Any], want: dict[str, Any]) -> None:
     assert {k: s[k] for k in ("returns", "items", "sold", "return_rate", "refunded")} == want["summary"]
     assert s["refunded_by_currency"] == [want["summary"]["refunded"]]
     assert sorted((x["reason"], x["count"]) for x in got["reasons"]["items"]) == want["reasons"]
+    for group in REASON_GROUPS:
+        report = got[f"reasons-by-{group}"]
+        assert report["group_by"] == group
+        assert sorted((x["reason"], x["count"]) for x in report["items"]) == want["reasons"]
+        groups = [
+            (g["key"], g["count"], sorted((x["reason"], x["count"]) for x in g["items"])) for g in report["groups"]
+        ]
+        expected = want["reasons_by"][group]
+        if group in ("day", "week", "month"):  # every period of the range, in order, the empty ones too
+            found = {key: (n, rows) for key, n, rows in expected}
+            assert groups == [(key, *found.get(key, (0, []))) for key in periods(group)]
+        else:  # most units first
+            assert sorted(groups) == sorted(expected)
+            assert [n for _, n, _ in groups] == sorted((n for _, n, _ in groups), reverse=True)
     assert sorted((x["sku"], x["returned"], x["sold"], x["return_rate"]) for x in got["skus"]["items"]) == want["skus"]
     assert {x["grade"]: x["count"] for x in got["grades"]["grades"]} == want["grades"]
     assert {x["disposition"]: x["count"] for x in got["grades"]["dispositions"]} == want["dispositions"]
@@ -142,6 +197,7 @@ def test_report_figures_equal_a_recount_of_the_returns_even_when_every_event_arr
     # Given a merchant grading by checks, refunding automatically, with three orders
     t = api.tenant()
     api.ok("PUT", "/v1/settings/guidelines", t["m_key"], GUIDELINES)
+    api.ok("PUT", "/v1/settings/policy", t["m_key"], {"return_window_days": 30, "reasons": REASON_TREE})
     api.ok("PUT", "/v1/settings/refunds", t["m_key"], {"target": "manual", "auto_refund": True})
     orders = [
         order(api, t["m_key"], [line("L1", "SHIRT-M", 3), line("L2", "JEANS-32", 1, "79.00")]),
@@ -184,6 +240,13 @@ def test_report_figures_equal_a_recount_of_the_returns_even_when_every_event_arr
         {"grade": "C", "count": 1},
     ]
     assert got["processing-times"]["stages"]["requested_refunded"]["count"] == 3
+    fit = next(g for g in got["reasons-by-reason_category"]["groups"] if g["key"] == "fit")
+    assert fit == {
+        "key": "fit",
+        "count": 5,
+        "items": [{"reason": "too_small", "count": 4}, {"reason": "too_large", "count": 1}],
+    }
+    assert {g["key"] for g in got["reasons-by-category"]["groups"]} == {"tops", "bottoms", "underwear", "uncategorized"}
     # When the outbox is relayed again, nothing new arrives and the figures stay
     assert deliver_reports(aws) == 0
     assert reports(api, t["m_key"]) == got
@@ -217,11 +280,13 @@ def test_an_order_update_counts_only_the_change_of_its_sold_quantities(api: Api,
         ("from=2025-01-01&to=2026-01-02", "to"),
         ("to=2026-01-02", "from"),
         ("from=yesterday&to=2026-01-02", "from"),
+        ("from=2026-01-01&to=2026-01-02&group_by=colour", "group_by"),
     ],
 )
 def test_a_bad_range_is_a_422_naming_the_field(api: Api, aws: Any, query: str, field: str) -> None:
     t = api.tenant()
-    resp = api.call("GET", f"/v1/reports/summary?{query}", t["m_key"])
+    report = "reasons" if "group_by" in query else "summary"
+    resp = api.call("GET", f"/v1/reports/{report}?{query}", t["m_key"])
     assert resp.status_code == 422, resp.body
     import json
 

@@ -18,7 +18,9 @@ def facts(**milestones: datetime) -> r.ReturnFacts:
         merchant_id="m1",
         carrier="dhl",
         items=(
-            r.ItemFacts("SHIRT-M", "too_small", 2, received_quantity=2, grade="A", disposition="restock"),
+            r.ItemFacts(
+                "SHIRT-M", "too_small", 2, received_quantity=2, grade="A", disposition="restock", category="tops"
+            ),
             r.ItemFacts("JEANS-32", "damaged", 1, received_quantity=1, grade="C", disposition="dispose"),
             r.ItemFacts("CAP", "too_small", 1, received_quantity=0),
         ),
@@ -74,6 +76,12 @@ def test_a_requested_return_counts_returns_items_reasons_and_skus_on_its_day() -
         ("2026-03-01", "SKU#SHIRT-M"): {"returned": 2},
         ("2026-03-01", "SKU#JEANS-32"): {"returned": 1},
         ("2026-03-01", "SKU#CAP"): {"returned": 1},
+        ("2026-03-01", "RSKU#7:SHIRT-M#too_small"): {"n": 2},
+        ("2026-03-01", "RSKU#8:JEANS-32#damaged"): {"n": 1},
+        ("2026-03-01", "RSKU#3:CAP#too_small"): {"n": 1},
+        ("2026-03-01", "RCAT#4:tops#too_small"): {"n": 2},
+        ("2026-03-01", "RCAT#13:uncategorized#damaged"): {"n": 1},
+        ("2026-03-01", "RCAT#13:uncategorized#too_small"): {"n": 1},
     }
 
 
@@ -162,3 +170,22 @@ def test_the_rule_routes_exactly_the_events_the_reports_count() -> None:
     assert d.REPORT_EVENTS.queue.consumer == "report_aggregator"
     (fn,) = [f for f in d.FUNCTIONS if f.name == "report_aggregator"]
     assert fn.needs == ("table",)
+
+
+@pytest.mark.parametrize(("first", "second"), [("SHIRT-M", "too_small"), ("A#B", "x#y"), ("", "r"), ("9:x#", "#")])
+def test_a_pair_key_gives_back_both_codes_whatever_they_hold(first: str, second: str) -> None:
+    assert r.split_pair(r.pair_key(first, second)) == (first, second)
+
+
+@pytest.mark.parametrize(
+    ("day", "period", "key"),
+    [
+        ("2026-11-26", "day", "2026-11-26"),
+        ("2026-11-26", "month", "2026-11"),
+        ("2026-11-26", "week", "2026-W48"),
+        ("2027-01-01", "week", "2026-W53"),  # ISO weeks: the first days of a year can belong to the last year's
+        ("2024-12-30", "week", "2025-W01"),
+    ],
+)
+def test_a_day_belongs_to_its_iso_week_and_month(day: str, period: str, key: str) -> None:
+    assert r.period_of(day, period) == key

@@ -402,13 +402,13 @@ def test_locale_and_money() -> None:
 # ----- CSV ---------------------------------------------------------------------------------------------------------
 HEADER = (
     "order_number,email,currency,ordered_at,delivered_at,locale,ship_name,ship_street,ship_house_number,"
-    "ship_postal_code,ship_city,ship_country,line_item_id,sku,name,quantity,unit_price,tags,paid_total"
+    "ship_postal_code,ship_city,ship_country,line_item_id,sku,name,quantity,unit_price,tags,paid_total,category"
 )
 GOOD = [
     "A-1,erika@example.com,EUR,2026-11-15T10:00:00Z,2026-11-20,de,Erika Mustermann,Musterweg,5,10115,Berlin,DE,"
-    "L1,SHIRT-M,Shirt M,2,29.95,summer|sale,",
-    "A-1,,,,2026-11-20,,,,,,,,L2,JEANS-32,Jeans,1,79.00,,70.00",
-    "B-2,max@example.com,eur,2026-11-16T10:00:00Z,,,Max Muster,Hauptstr.,1,80331,München,de,L1,CAP,Cap,1,15.00,,",
+    "L1,SHIRT-M,Shirt M,2,29.95,summer|sale,,tops",
+    "A-1,,,,2026-11-20,,,,,,,,L2,JEANS-32,Jeans,1,79.00,,70.00,",
+    "B-2,max@example.com,eur,2026-11-16T10:00:00Z,,,Max Muster,Hauptstr.,1,80331,München,de,L1,CAP,Cap,1,15.00,,,",
 ]
 
 
@@ -426,6 +426,7 @@ def test_csv_rows_become_orders() -> None:
     assert a.data["items"][0]["tags"] == ["summer", "sale"]
     assert a.data["items"][0]["delivered_at"] == datetime(2026, 11, 20, tzinfo=UTC)  # a date alone: midnight UTC
     assert a.data["items"][1]["paid_total"] == "70.00"
+    assert a.data["items"][0]["category"] == "tops" and a.data["items"][1].get("category") is None
     assert b.data["currency"] == "EUR" and b.data["shipping_address"]["country"] == "DE"  # upper-cased
 
 

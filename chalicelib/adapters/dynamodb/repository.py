@@ -105,6 +105,7 @@ def _item_to_json(it: ReturnItem) -> dict[str, Any]:
         "restock_sync": it.restock_sync,
         "received_sku": it.received_sku,
         "customer_photos": it.customer_photos,
+        **({"category": it.category} if it.category else {}),
     }
 
 
@@ -132,6 +133,7 @@ def _item_from_json(d: dict[str, Any]) -> ReturnItem:
         restock_sync=d.get("restock_sync"),
         received_sku=d.get("received_sku"),
         customer_photos=list(d.get("customer_photos") or []),
+        category=d.get("category"),
     )
 
 
@@ -287,6 +289,7 @@ def _order_to_record(order: Order, now: datetime) -> OrderRecord:
                     else {}
                 ),
                 **({"paid_total": str(i.paid_total)} if i.paid_total is not None else {}),
+                **({"category": i.category} if i.category else {}),
                 **i.extra,
             }
             for i in order.items
@@ -319,6 +322,7 @@ _ORDER_ITEM_KEYS = {
     "returned_quantity",
     "deliveries",
     "paid_total",
+    "category",
 }
 
 
@@ -348,6 +352,7 @@ def _order_from_record(rec: OrderRecord) -> Order:
                     for piece in i.get("deliveries") or []
                 ],
                 paid_total=Decimal(i["paid_total"]) if i.get("paid_total") is not None else None,
+                category=i.get("category"),
             )
             for i in rec.items
         ],
