@@ -11,6 +11,7 @@ from chalice.test import Client
 
 from app import app
 from tests.support import Api
+from tests.support.shop_matrix import Shop, make_shop
 
 
 @pytest.fixture
@@ -64,3 +65,10 @@ def refund_target() -> Iterator[RefundTarget]:
     target = RefundTarget()
     yield target
     target.close()
+
+
+@pytest.fixture(params=["woocommerce", "shopify"])
+def shop(request: pytest.FixtureRequest, aws: Any) -> Shop:
+    """The merchant's shop (tests/support/shop_matrix.py), mounted after the `aws` fixture's `bootstrap.reset()`,
+    which would forget it."""
+    return make_shop(request.param)
