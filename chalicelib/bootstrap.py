@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.event_bus import EventBridgePublisher
     from chalicelib.adapters.files import S3Files
     from chalicelib.adapters.mail import SesMailer
-    from chalicelib.adapters.queues import SqsExportQueue, SqsTrackingQueue
+    from chalicelib.adapters.queues import SqsExportQueue, SqsTrackingQueue, SqsWebhookQueue
     from chalicelib.adapters.secrets import SsmSecrets
     from chalicelib.adapters.workflows import StepFunctionsWorkflows
 
@@ -88,6 +88,12 @@ class Container:
         from chalicelib.adapters.queues import SqsTrackingQueue
 
         return self._get("tracking_queue", lambda: SqsTrackingQueue(self.settings.tracking_queue_url))
+
+    @property
+    def webhook_queue(self) -> SqsWebhookQueue:
+        from chalicelib.adapters.queues import SqsWebhookQueue
+
+        return self._get("webhook_queue", lambda: SqsWebhookQueue(self.settings.webhooks_queue_url))
 
     @property
     def export_queue(self) -> SqsExportQueue:

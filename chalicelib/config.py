@@ -19,6 +19,7 @@ class Settings(BaseModel):
     tracking_queue_url: str
     # Export requests (POST /v1/exports). Optional so that code which never exports needs no queue (unit tests).
     exports_queue_url: str | None = None
+    webhooks_queue_url: str | None = None  # the API queues redeliveries asked by hand
     event_bus_name: str
     processing_state_machine_arn: str
     refund_state_machine_arn: str
@@ -59,6 +60,7 @@ class Settings(BaseModel):
             "bucket_name": env.get("BUCKET_NAME"),
             "tracking_queue_url": env.get("TRACKING_QUEUE_URL"),
             "exports_queue_url": env.get("EXPORTS_QUEUE_URL") or None,
+            "webhooks_queue_url": env.get("WEBHOOKS_QUEUE_URL") or None,
             "event_bus_name": env.get("EVENT_BUS_NAME"),
             "processing_state_machine_arn": env.get("PROCESSING_STATE_MACHINE_ARN"),
             "refund_state_machine_arn": env.get("REFUND_STATE_MACHINE_ARN"),

@@ -172,6 +172,9 @@ class BoomerangStack(cdk.Stack):
         self.merchant_secrets_arn = self.format_arn(
             service="ssm", resource="parameter", resource_name=f"{SECRETS_PREFIX.strip('/')}/merchants/*"
         )
+        self.subscription_secrets_arn = self.format_arn(
+            service="ssm", resource="parameter", resource_name=f"{SECRETS_PREFIX.strip('/')}/merchants/*/subscription-*"
+        )
         self.carrier_secrets_arn = self.format_arn(
             service="ssm", resource="parameter", resource_name=f"{SECRETS_PREFIX.strip('/')}/carriers/*"
         )
@@ -180,6 +183,7 @@ class BoomerangStack(cdk.Stack):
             "BUCKET_NAME": self.bucket.bucket_name,
             "TRACKING_QUEUE_URL": self.queues[d.TRACKING_QUEUE.name].queue_url,
             "EXPORTS_QUEUE_URL": self.queues[d.EXPORT_QUEUE.name].queue_url,
+            "WEBHOOKS_QUEUE_URL": self.queues[d.WEBHOOK_QUEUE.name].queue_url,
             "EVENT_BUS_NAME": self.event_bus.event_bus_name,
             "PROCESSING_STATE_MACHINE_ARN": self.state_machine_arns[d.PROCESSING.name],
             "REFUND_STATE_MACHINE_ARN": self.state_machine_arns[d.REFUND.name],
@@ -474,16 +478,7 @@ class BoomerangStack(cdk.Stack):
             ],
             # Webhook subscriptions' secrets (outbound deliveries): read only, subscription-* parameters only.
             "subscription_secrets": lambda: [
-                iam.PolicyStatement(
-                    actions=["ssm:GetParameter"],
-                    resources=[
-                        self.format_arn(
-                            service="ssm",
-                            resource="parameter",
-                            resource_name=f"{SECRETS_PREFIX.strip('/')}/merchants/*/subscription-*",
-                        )
-                    ],
-                )
+                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.subscription_secrets_arn])
             ],
             # The webhook dispatcher's retries (DelaySeconds) go back to its own queue.
             "webhook_queue": lambda: [
@@ -651,6 +646,14 @@ class BoomerangStack(cdk.Stack):
         )
         role.add_to_policy(
             iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[self.merchant_secrets_arn])
+        )
+        # A redelivery asked by hand is queued for the webhook dispatcher (its URL is in the environment).
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queues[d.WEBHOOK_QUEUE.name].queue_arn])
+        )
+        # A deleted subscription takes its signing secret with it (and nothing else: no other secret is ever deleted).
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["ssm:DeleteParameter"], resources=[self.subscription_secrets_arn])
         )
         # The operator sets carrier account credentials through the API (PUT .../carriers/{carrier}).
         role.add_to_policy(iam.PolicyStatement(actions=["ssm:PutParameter"], resources=[self.carrier_secrets_arn]))

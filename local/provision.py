@@ -35,6 +35,7 @@ class Resources:
             "BUCKET_NAME": self.bucket_name,
             "TRACKING_QUEUE_URL": self.queue_urls[d.TRACKING_QUEUE.name],
             "EXPORTS_QUEUE_URL": self.queue_urls[d.EXPORT_QUEUE.name],
+            "WEBHOOKS_QUEUE_URL": self.queue_urls[d.WEBHOOK_QUEUE.name],
             "EVENT_BUS_NAME": self.event_bus_name,
             "PROCESSING_STATE_MACHINE_ARN": self.state_machine_arns[d.PROCESSING.name],
             "REFUND_STATE_MACHINE_ARN": self.state_machine_arns[d.REFUND.name],

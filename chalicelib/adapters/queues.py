@@ -17,6 +17,21 @@ class SqsTrackingQueue:
         client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(message))
 
 
+class SqsWebhookQueue:
+    """Messages for functions/webhook_dispatcher sent by the API (redeliveries asked by hand); satisfies
+    services.subscriptions.RetryQueue."""
+
+    def __init__(self, queue_url: str | None) -> None:
+        self.queue_url = queue_url
+
+    def send(self, body: dict[str, Any], delay_seconds: int) -> None:
+        if not self.queue_url:
+            from chalicelib.config import ConfigurationError
+
+            raise ConfigurationError("missing or invalid settings: WEBHOOKS_QUEUE_URL")
+        client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body), DelaySeconds=delay_seconds)
+
+
 class SqsExportQueue:
     """Export requests for functions/export_worker (one message per export)."""
 

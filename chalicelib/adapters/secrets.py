@@ -9,6 +9,8 @@ Two families under one prefix:
 
 from __future__ import annotations
 
+import contextlib
+
 from chalicelib.adapters.aws_clients import client
 
 #: The account name under which the operator's own carrier credentials are stored.
@@ -29,6 +31,12 @@ class SsmSecrets:
 
     def get(self, merchant_id: str, name: str) -> str | None:
         return self._read(self._name(merchant_id, name))
+
+    def delete(self, merchant_id: str, name: str) -> None:
+        """Gone for good; deleting what is not there is fine (a retried delete)."""
+        ssm = client("ssm")
+        with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+            ssm.delete_parameter(Name=self._name(merchant_id, name))
 
     # ----- carrier credentials (satisfies chalicelib.adapters.carriers.base.CredentialSource) -------------------
     def _carrier_name(self, account: str | None, carrier: str, key: str) -> str:

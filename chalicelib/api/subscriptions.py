@@ -143,7 +143,7 @@ def list_deliveries(call: Call, subscription_id: str) -> dict[str, Any]:
     bp,
     "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver",
     "POST",
-    summary="Send a delivery again (same payload, same event id)",
+    summary="Queue one more attempt of a delivery (same payload, same event id)",
     tag=TAG,
     auth=MERCHANT,
     status=202,

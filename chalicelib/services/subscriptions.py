@@ -80,8 +80,10 @@ def list_subscriptions(c: Container, merchant_id: str) -> list[Subscription]:
 
 
 def delete_subscription(c: Container, merchant_id: str, subscription_id: str) -> None:
-    """Nothing more is delivered to it (pending retries find it gone and fail). Its deliveries expire by TTL."""
+    """Nothing more is delivered to it (pending retries find it gone and fail). Its deliveries expire by TTL; its
+    signing secret is deleted after the subscription (a subscription never exists without its secret)."""
     _store(c).delete_subscription(merchant_id, subscription_id)
+    c.secrets.delete(merchant_id, secret_name(subscription_id))
     logger.info("subscription deleted", merchant_id=merchant_id, subscription_id=subscription_id)
 
 
@@ -93,14 +95,30 @@ def list_deliveries(
     return store.list_deliveries(merchant_id, subscription_id, cursor=cursor, limit=limit)
 
 
-def redeliver(c: Container, merchant_id: str, subscription_id: str, delivery_id: str) -> Delivery:
-    """A new attempt of the same payload (same event id), now, whatever the delivery's status. One attempt: when it
-    fails the delivery is `failed` again (a merchant who fixed the receiver clicks again)."""
+def redeliver(
+    c: Container, merchant_id: str, subscription_id: str, delivery_id: str, queue: RetryQueue | None = None
+) -> Delivery:
+    """A new attempt of the same payload (same event id), whatever the delivery's status, made by the dispatcher as
+    soon as it takes the message (the API never waits for the merchant's receiver). One attempt: when it fails the
+    delivery is `failed` again (a merchant who fixed the receiver clicks again).
+
+    The message names the attempt count it was asked at: a second click before the attempt, or a scheduled retry of
+    the same count, finds the count moved on and does nothing. The delivery shows `pending` from now on."""
     store = _store(c)
-    sub = store.get_subscription(merchant_id, subscription_id)
+    store.get_subscription(merchant_id, subscription_id)
     delivery = store.get_delivery(merchant_id, subscription_id, delivery_id)
-    logger.info("redelivery requested", merchant_id=merchant_id, subscription_id=sub.id, delivery_id=delivery.id)
-    return _attempt(c, delivery, sub, retries=None)
+    ref = {
+        "merchant_id": merchant_id,
+        "subscription_id": subscription_id,
+        "delivery_id": delivery.id,
+        "attempts": delivery.attempts,
+        "manual": True,
+    }
+    (queue or c.webhook_queue).send({"retry": ref}, 0)
+    now = c.now()
+    store.mark_queued(delivery, now)  # best effort: the attempt may already have been made (its outcome stays)
+    logger.info("redelivery queued", merchant_id=merchant_id, subscription_id=subscription_id, delivery_id=delivery.id)
+    return replace(delivery, status=DeliveryStatus.PENDING, next_attempt_at=now)
 
 
 # ----- the dispatcher -----------------------------------------------------------------------------------------------
@@ -162,10 +180,11 @@ def retry_delivery(c: Container, message: dict[str, Any], retries: RetryQueue) -
         delivery = store.get_delivery(ref["merchant_id"], ref["subscription_id"], ref["delivery_id"])
     except NotFound:
         return "skipped:delivery not found"
-    if delivery.status is not DeliveryStatus.PENDING or delivery.attempts != int(ref["attempts"]):
+    manual = bool(ref.get("manual"))  # a redelivery asked by hand: whatever the status, now, once
+    if delivery.attempts != int(ref["attempts"]) or (not manual and delivery.status is not DeliveryStatus.PENDING):
         return "skipped:stale"
     now = c.now()
-    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+    if not manual and delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
         delay = dom.queue_delay(delivery.next_attempt_at - now)
         if delay > 0:
             retries.send(message, delay)
@@ -183,7 +202,7 @@ def retry_delivery(c: Container, message: dict[str, Any], retries: RetryQueue) -
         )
         return "failed:subscription deleted"
     try:
-        return _attempt(c, delivery, sub, retries=retries).status.value
+        return _attempt(c, delivery, sub, retries=None if manual else retries).status.value
     except ConcurrentModification:
         return "skipped:attempted meanwhile"
 

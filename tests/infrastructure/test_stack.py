@@ -490,11 +490,16 @@ def test_api_role_has_exactly_the_permissions_the_api_needs(synth: Synth) -> Non
         **{a: {table, f"{table}/index/*"} for a in TABLE_ACTIONS},
         "s3:GetObject": {bucket_objects},
         "s3:PutObject": {bucket_objects},
-        "sqs:SendMessage": {queue, f"<{synth.logical_id(synth.stack.queues[d.EXPORT_QUEUE.name])}>"},
+        "sqs:SendMessage": {
+            queue,
+            f"<{synth.logical_id(synth.stack.queues[d.EXPORT_QUEUE.name])}>",
+            f"<{synth.logical_id(synth.stack.queues[d.WEBHOOK_QUEUE.name])}>",  # redeliveries asked by hand
+        },
         "states:StartExecution": set(machines.values()),
         "states:SendTaskSuccess": {machines[d.PROCESSING.name]},
         "ssm:GetParameter": {merchants, carriers},
         "ssm:PutParameter": {merchants, carriers},  # the operator sets carrier credentials through the API
+        "ssm:DeleteParameter": {f"{merchants}/subscription-*"},  # a deleted subscription's signing secret only
         "ses:SendRawEmail": {"arn:<Ref:AWS::Partition>:ses:<Ref:AWS::Region>:<Ref:AWS::AccountId>:identity/*"},
     }
     assert _permissions(synth, role) == expected

@@ -20,6 +20,7 @@ from chalice.test import Client
 from app import app
 from chalicelib import bootstrap
 from chalicelib.domain.subscriptions import MAX_ATTEMPTS
+from chalicelib.services.subscriptions import secret_name
 from infrastructure import definitions as d
 from local.lambda_router import call_handler
 from local.pollers import lambda_event
@@ -226,8 +227,16 @@ def test_a_failing_receiver_is_retried_then_failed_then_redelivered_by_hand(
     assert len({r["body"] for r in receiver.requests}) == 1
     # When the receiver is fixed and the merchant redelivers by hand
     receiver.status = 204
-    out = api.ok("POST", f"/v1/subscriptions/{sub['id']}/deliveries/{delivery['id']}/redeliver", t["m_key"], expect=202)
-    # Then it is delivered: the same payload, the same event id
+    redeliver = f"/v1/subscriptions/{sub['id']}/deliveries/{delivery['id']}/redeliver"
+    out = api.ok("POST", redeliver, t["m_key"], expect=202)
+    # Then it is queued at once (the API never waits for the receiver), a second click changes nothing
+    assert out["status"] == "pending" and out["attempts"] == MAX_ATTEMPTS
+    assert api.ok("POST", redeliver, t["m_key"], expect=202)["status"] == "pending"
+    assert deliveries(api, t, sub)[0]["status"] == "pending" and len(receiver.requests) == MAX_ATTEMPTS
+    # And when the dispatcher takes it, it is delivered once: the same payload, the same event id
+    assert len(drain(aws)) == 2  # both clicks' messages; the second finds the attempt made
+    assert len(receiver.requests) == MAX_ATTEMPTS + 1
+    (out,) = deliveries(api, t, sub)
     assert out["status"] == "delivered" and out["attempts"] == MAX_ATTEMPTS + 1
     assert receiver.requests[-1]["body"] == receiver.requests[0]["body"]
     assert receiver.requests[-1]["headers"]["X-Boomerang-Signature"] == signature(receiver.requests[0]["body"])
@@ -237,8 +246,11 @@ def test_a_failing_receiver_is_retried_then_failed_then_redelivered_by_hand(
 def test_a_deleted_subscription_gets_nothing(api: Api, aws: Any, receiver: Receiver) -> None:
     t = tenant(api)
     sub = subscribe(api, t, receiver.url, ["*"])
+    secrets = bootstrap.container().secrets
+    assert secrets.get(t["merchant"]["id"], secret_name(sub["id"])) == SECRET
     resp = api.call("DELETE", f"/v1/subscriptions/{sub['id']}", t["m_key"])
     assert resp.status_code == 204
+    assert secrets.get(t["merchant"]["id"], secret_name(sub["id"])) is None  # the signing secret went with it
     assert api.ok("GET", "/v1/subscriptions", t["m_key"])["items"] == []
     api.create_return(t)
     drain(aws)

@@ -148,6 +148,23 @@ class SubscriptionStore:
         page = [_delivery(rec) for rec in result]
         return page, result.last_evaluated_key
 
+    def mark_queued(self, d: Delivery, at: datetime) -> bool:
+        """Pending with the next attempt now (a redelivery was queued), unless an attempt was recorded meanwhile."""
+        rec = DeliveryRecord(deliveries_pk(d.merchant_id, d.subscription_id), f"DELIVERY#{d.id}")
+        try:
+            rec.update(
+                actions=[
+                    DeliveryRecord.status.set(DeliveryStatus.PENDING.value),
+                    DeliveryRecord.next_attempt_at.set(_iso(at)),
+                ],
+                condition=DeliveryRecord.pk.exists() & (DeliveryRecord.attempts == d.attempts),
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
     def record_attempt(
         self,
         d: Delivery,
