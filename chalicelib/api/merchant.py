@@ -197,7 +197,7 @@ def list_returns(call: Call) -> dict[str, Any]:
     bp,
     "/v1/attention",
     "GET",
-    summary="Returns that need the merchant: awaiting feedback (with the SLA left), failed refunds, carrier problems",
+    summary="What needs the merchant: feedback (SLA left), failed refunds, carrier problems, parcels to identify",
     tag="returns",
     auth=MERCHANT,
     response=s.AttentionOut,
@@ -207,6 +207,44 @@ def needs_attention(call: Call) -> dict[str, Any]:
     from chalicelib.services import returns
 
     return returns.attention(container(), _mid(call))
+
+
+@endpoint(
+    bp,
+    "/v1/parcels",
+    "GET",
+    summary="Parcels the warehouse could not identify and thinks are yours (with photos and what the label said)",
+    tag="returns",
+    auth=MERCHANT,
+    query=s.ParcelsQuery,
+    errors=(401, 403),
+)
+def merchant_parcels(call: Call) -> dict[str, Any]:
+    from chalicelib.services import floor
+
+    c = container()
+    items = floor.list_merchant_parcels(c, _mid(call), call.query.status)
+    return {"items": [floor.parcel_view(c, p) for p in items], "next_cursor": None}
+
+
+@endpoint(
+    bp,
+    "/v1/parcels/{parcel_id}/match",
+    "POST",
+    summary="Say which of your returns a parcel is (it is received, as a scan would)",
+    tag="returns",
+    auth=MERCHANT,
+    body=s.ParcelMatchIn,
+    response=s.ReturnOut,
+    errors=(401, 403, 404, 409, 422),
+)
+def match_parcel(call: Call, parcel_id: str) -> dict[str, Any]:
+    from chalicelib.services import floor, returns
+
+    c = container()
+    ret = floor.match_parcel(c, None, parcel_id, call.body.return_id, merchant_id=_mid(call))
+    ret, timeline = returns.get_return(c, ret.id, merchant_id=_mid(call))
+    return returns.to_view(c, ret, timeline, audience="merchant")
 
 
 @endpoint(

@@ -429,6 +429,10 @@ class ParcelMatchIn(In):
     return_id: Code
 
 
+class ParcelAssignIn(In):
+    merchant_id: Code  # whose the warehouse thinks the parcel is
+
+
 class GuidelineTestItemIn(In):
     sku: Code = "SKU"
     tags: list[Code] = Field(default_factory=list, max_length=50)
@@ -629,10 +633,11 @@ class ImportReportOut(Out):
 
 
 class AttentionItem(Out):
-    return_id: str
-    order_number: str
-    status: str
-    kind: Literal["awaiting_feedback", "refund_failed", "carrier_exception"]
+    kind: Literal["awaiting_feedback", "refund_failed", "carrier_exception", "unidentified_parcel"]
+    return_id: str | None = None  # the return's kinds
+    order_number: str | None = None
+    status: str | None = None
+    parcel_id: str | None = None  # unidentified_parcel: a parcel the warehouse thinks is the merchant's
     since: str
     sla_left_hours: float | None = None  # awaiting feedback: hours before the default applies (negative: overdue)
     detail: str | None = None

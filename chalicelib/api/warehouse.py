@@ -179,6 +179,23 @@ def match_parcel(call: Call, parcel_id: str) -> dict[str, Any]:
 
 @endpoint(
     bp,
+    "/v1/warehouse/unidentified-parcels/{parcel_id}/assign",
+    "POST",
+    summary="Ask a merchant to identify a parcel (they see it in their attention view and can match it)",
+    tag="warehouse",
+    auth=WAREHOUSE,
+    body=s.ParcelAssignIn,
+    errors=(401, 403, 404, 409, 422),
+)
+def assign_parcel(call: Call, parcel_id: str) -> dict[str, Any]:
+    from chalicelib.services import floor
+
+    c = container()
+    return floor.parcel_view(c, floor.assign_parcel(c, _wid(call), parcel_id, call.body.merchant_id))
+
+
+@endpoint(
+    bp,
     "/v1/warehouse/unidentified-parcels/{parcel_id}/photos",
     "POST",
     summary="Presigned upload for a photo of an unidentified parcel",

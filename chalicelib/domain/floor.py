@@ -49,6 +49,12 @@ class UnidentifiedParcel:
     photos: list[str] = field(default_factory=list)
     return_id: str | None = None
     matched_at: datetime | None = None
+    merchant_id: str | None = None  # whose it probably is (the warehouse's guess): that merchant is asked to help
+
+    def assign(self, merchant_id: str) -> None:
+        if self.status != "open":
+            raise InvalidTransition(self.status, "assigned", detail=f"parcel '{self.id}' is already matched")
+        self.merchant_id = merchant_id
 
     def match(self, return_id: str, at: datetime) -> None:
         if self.status != "open":

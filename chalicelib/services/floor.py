@@ -193,20 +193,50 @@ def list_parcels(c: Container, warehouse_id: str, status: str) -> list[Unidentif
     return c.store.list_parcels(warehouse_id, status)
 
 
-def match_parcel(c: Container, warehouse_id: str, parcel_id: str, return_id: str) -> Return:
+def assign_parcel(c: Container, warehouse_id: str, parcel_id: str, merchant_id: str) -> UnidentifiedParcel:
+    """The merchant the warehouse thinks an open parcel is from (a packing slip, the branding): that merchant then
+    sees it among what needs their attention, with its photos, and can match it to one of their returns."""
+    parcel = c.store.get_parcel(parcel_id)
+    if parcel.warehouse_id != warehouse_id:
+        raise NotFound(f"parcel '{parcel_id}' not found")
+    try:
+        merchant = c.store.get_merchant(merchant_id)
+    except NotFound:
+        merchant = None
+    if merchant is None or merchant.warehouse_id != warehouse_id:
+        raise ValidationFailed.at(["merchant_id"], "no merchant of this warehouse has this id")
+    parcel.assign(merchant_id)
+    c.store.assign_parcel(parcel)
+    logger.info("unidentified parcel assigned", parcel_id=parcel.id, merchant_id=merchant_id)
+    return parcel
+
+
+def list_merchant_parcels(c: Container, merchant_id: str, status: str) -> list[UnidentifiedParcel]:
+    return c.store.list_merchant_parcels(merchant_id, status)
+
+
+def match_parcel(
+    c: Container, warehouse_id: str | None, parcel_id: str, return_id: str, *, merchant_id: str | None = None
+) -> Return:
+    """The parcel is this return's: it is received (as a scan would) with the parcel's photos. By the warehouse that
+    holds it (any return of its merchants), or by the merchant it was assigned to (their own returns only)."""
+    actor = f"warehouse:{warehouse_id}" if warehouse_id else f"merchant:{merchant_id}"
     for _attempt in range(5):
         parcel = c.store.get_parcel(parcel_id)
-        if parcel.warehouse_id != warehouse_id:
+        if (warehouse_id is not None and parcel.warehouse_id != warehouse_id) or (
+            merchant_id is not None and parcel.merchant_id != merchant_id
+        ):
             raise NotFound(f"parcel '{parcel_id}' not found")
         try:
             ret = c.store.get_return(return_id)
-            check_tenant(ret, warehouse_id=warehouse_id)
+            check_tenant(ret, warehouse_id=parcel.warehouse_id, merchant_id=merchant_id)
         except NotFound:
-            raise ValidationFailed.at(["return_id"], "no return of this warehouse's merchants has this id") from None
+            whose = "your" if merchant_id else "this warehouse's merchants'"
+            raise ValidationFailed.at(["return_id"], f"none of {whose} returns has this id") from None
         now = c.now()
         parcel.match(return_id, now)
-        ret.receive(actor=f"warehouse:{warehouse_id}", at=now, barcode=parcel.barcode)
-        photos = sum(ret.record_photo(key, None, actor=f"warehouse:{warehouse_id}", at=now) for key in parcel.photos)
+        ret.receive(actor=actor, at=now, barcode=parcel.barcode)
+        photos = sum(ret.record_photo(key, None, actor=actor, at=now) for key in parcel.photos)
         updates = [
             c.store.match_parcel(parcel),
             c.store.billing(ret.merchant_id, billing_month(now), receipts=1, photos=photos),
@@ -231,6 +261,7 @@ def parcel_view(c: Container, p: UnidentifiedParcel) -> dict[str, Any]:
         "sender": p.sender,
         "photos": photo_views(c, p.photos),
         "return_id": p.return_id,
+        "merchant_id": p.merchant_id,
         "created_at": iso(p.created_at),
         "matched_at": iso(p.matched_at) if p.matched_at else None,
     }

@@ -547,7 +547,8 @@ def list_returns(
 
 def attention(c: Container, merchant_id: str) -> dict[str, Any]:
     """What needs the merchant: returns awaiting their feedback (with the SLA left before the default applies),
-    failed refunds and unresolved carrier exceptions; oldest first, at most 100 of each kind."""
+    failed refunds, unresolved carrier exceptions, and parcels the warehouse could not identify and thinks are
+    theirs (GET /v1/parcels shows them with photos); oldest first, at most 100 of each kind."""
     merchant = c.store.get_merchant(merchant_id)
     now = c.now()
     items: list[dict[str, Any]] = []
@@ -577,5 +578,10 @@ def attention(c: Container, merchant_id: str) -> dict[str, Any]:
             elif kind == "carrier_exception" and ret.carrier_exception:
                 entry["detail"] = str(ret.carrier_exception.get("status"))
             items.append(entry)
+    parcels = c.store.list_merchant_parcels(merchant_id, "open")
+    counts["unidentified_parcel"] = len(parcels)
+    for p in parcels:
+        detail = f"barcode {p.barcode}, {len(p.photos)} photo(s)"
+        items.append({"kind": "unidentified_parcel", "parcel_id": p.id, "since": iso(p.created_at), "detail": detail})
     items.sort(key=lambda e: e["since"])
     return {"items": items, "counts": counts}

@@ -204,6 +204,53 @@ def test_unmatched_parcels_are_kept_and_can_be_matched_later(api: Api) -> None:
     assert again.status_code == 409
 
 
+def test_a_parcel_the_warehouse_assigns_is_the_merchants_to_identify(api: Api) -> None:
+    # Given a parcel nobody could identify at goods-in, and a second merchant of the same warehouse
+    t = api.tenant()
+    neighbour = api.merchant(t["warehouse"]["id"])
+    ret = api.create_return(t)
+    resp = api.call("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": "SMUDGED-77", "notes": "our tape"})
+    parcel_id = json.loads(resp.body)["unidentified_parcel_id"]
+    parcels = f"/v1/warehouse/unidentified-parcels/{parcel_id}"
+    # Nobody is asked yet
+    assert api.ok("GET", "/v1/attention", t["m_key"])["counts"]["unidentified_parcel"] == 0
+    # A merchant the warehouse does not serve cannot be asked (422 naming the field); nor one that does not exist
+    stranger = api.tenant()
+    for merchant_id in (stranger["merchant"]["id"], "mer_nope"):
+        bad = api.call("POST", f"{parcels}/assign", t["wh_key"], {"merchant_id": merchant_id})
+        assert bad.status_code == 422 and json.loads(bad.body)["errors"][0]["loc"][-1] == "merchant_id"
+    # When the warehouse thinks it is the first merchant's
+    view = api.ok("POST", f"{parcels}/assign", t["wh_key"], {"merchant_id": t["merchant"]["id"]})
+    assert view["merchant_id"] == t["merchant"]["id"] and view["status"] == "open"
+    # Then that merchant sees it among what needs them, and in their parcels with what the warehouse noted
+    attention = api.ok("GET", "/v1/attention", t["m_key"])
+    assert attention["counts"]["unidentified_parcel"] == 1
+    (entry,) = [i for i in attention["items"] if i["kind"] == "unidentified_parcel"]
+    assert entry["parcel_id"] == parcel_id and "SMUDGED-77" in entry["detail"]
+    (mine,) = api.ok("GET", "/v1/parcels", t["m_key"])["items"]
+    assert (mine["id"], mine["notes"]) == (parcel_id, "our tape")
+    # And the neighbour sees nothing of it, and cannot match it (404)
+    assert api.ok("GET", "/v1/parcels", neighbour["api_key"])["items"] == []
+    assert api.ok("GET", "/v1/attention", neighbour["api_key"])["counts"]["unidentified_parcel"] == 0
+    body = {"return_id": ret["id"]}
+    assert api.call("POST", f"/v1/parcels/{parcel_id}/match", neighbour["api_key"], body).status_code == 404
+    # The merchant cannot match it to another merchant's return (422 naming the field)
+    other_ret = api.create_return(stranger)
+    bad = api.call("POST", f"/v1/parcels/{parcel_id}/match", t["m_key"], {"return_id": other_ret["id"]})
+    assert bad.status_code == 422 and json.loads(bad.body)["errors"][0]["loc"][-1] == "return_id"
+    # When the merchant says which return it is, the return is received, and the parcel leaves their view
+    received = api.ok("POST", f"/v1/parcels/{parcel_id}/match", t["m_key"], body)
+    assert received["status"] == "received"
+    assert any(e["type"] == "return.received" for e in received["timeline"])
+    assert api.ok("GET", "/v1/attention", t["m_key"])["counts"]["unidentified_parcel"] == 0
+    assert api.ok("GET", "/v1/parcels", t["m_key"])["items"] == []
+    assert api.ok("GET", "/v1/parcels?status=matched", t["m_key"])["items"][0]["return_id"] == ret["id"]
+    # And a matched parcel can be neither matched again nor reassigned (409)
+    assert api.call("POST", f"/v1/parcels/{parcel_id}/match", t["m_key"], body).status_code == 409
+    again = api.call("POST", f"{parcels}/assign", t["wh_key"], {"merchant_id": t["merchant"]["id"]})
+    assert again.status_code == 409
+
+
 def test_wrong_item_asks_the_merchant_who_gets_an_email(api: Api) -> None:
     t = api.tenant()
     ret = received_return(api, t)

@@ -259,6 +259,16 @@ class ParcelsByWarehouse(_Gsi1):
     pass
 
 
+class ParcelsByMerchant(_Gsi):
+    """GSI2 (shared with returns by tracking number): parcels a warehouse thinks are a merchant's."""
+
+    class Meta(_Gsi.Meta):
+        index_name = "gsi2"
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
 class DisposalsByMerchant(_Gsi1):
     pass
 
@@ -322,7 +332,8 @@ class BillingRecord(Base):
 
 
 class ParcelRecord(Base):
-    """pk PARCEL#<id>; gsi1pk WAREHOUSE#<id>#PARCELS#<status>, gsi1sk <created_at>#<id>."""
+    """pk PARCEL#<id>; gsi1pk WAREHOUSE#<id>#PARCELS#<status>, gsi1sk <created_at>#<id>; once assigned to a
+    merchant gsi2pk MERCHANT#<id>#PARCELS#<status>, gsi2sk <created_at>#<id>."""
 
     class Meta(_Meta):
         pass
@@ -339,6 +350,10 @@ class ParcelRecord(Base):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_warehouse = ParcelsByWarehouse()
+    merchant_id = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    by_merchant = ParcelsByMerchant()
 
 
 class ImportRecord(Base):

@@ -482,7 +482,14 @@ def _parcel_to_record(p: UnidentifiedParcel) -> ParcelRecord:
         matched_at=_iso(p.matched_at) if p.matched_at else None,
         gsi1pk=f"WAREHOUSE#{p.warehouse_id}#PARCELS#{p.status}",
         gsi1sk=f"{_iso(p.created_at)}#{p.id}",
+        merchant_id=p.merchant_id,
+        gsi2pk=_parcel_merchant_pk(p.merchant_id, p.status) if p.merchant_id else None,
+        gsi2sk=f"{_iso(p.created_at)}#{p.id}" if p.merchant_id else None,
     )
+
+
+def _parcel_merchant_pk(merchant_id: str, status: str) -> str:
+    return f"MERCHANT#{merchant_id}#PARCELS#{status}"
 
 
 def _parcel_from_record(rec: ParcelRecord) -> UnidentifiedParcel:
@@ -497,6 +504,7 @@ def _parcel_from_record(rec: ParcelRecord) -> UnidentifiedParcel:
         photos=[str(p) for p in rec.photos or []],
         return_id=rec.return_id,
         matched_at=_parse(rec.matched_at),
+        merchant_id=rec.merchant_id,
     )
 
 
@@ -612,9 +620,37 @@ class FloorStore:
                 ParcelRecord.return_id.set(parcel.return_id),
                 ParcelRecord.matched_at.set(rec.matched_at),
                 ParcelRecord.gsi1pk.set(rec.gsi1pk),
+                *([ParcelRecord.gsi2pk.set(rec.gsi2pk)] if rec.gsi2pk else []),
             ],
             condition=ParcelRecord.status == "open",
         )
+
+    @staticmethod
+    def assign_parcel(parcel: UnidentifiedParcel) -> None:
+        """The merchant the warehouse thinks the (still open) parcel is from; ConcurrentModification when it was
+        matched meanwhile."""
+        rec = _parcel_to_record(parcel)
+        try:
+            rec.update(
+                actions=[
+                    ParcelRecord.merchant_id.set(rec.merchant_id),
+                    ParcelRecord.gsi2pk.set(rec.gsi2pk),
+                    ParcelRecord.gsi2sk.set(rec.gsi2sk),
+                ],
+                condition=ParcelRecord.pk.exists() & (ParcelRecord.status == "open"),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise ConcurrentModification("the parcel was matched meanwhile") from None
+            raise
+
+    @staticmethod
+    def list_merchant_parcels(merchant_id: str, status: str, limit: int = 100) -> list[UnidentifiedParcel]:
+        """Parcels assigned to the merchant, oldest first."""
+        return [
+            _parcel_from_record(r)
+            for r in ParcelRecord.by_merchant.query(_parcel_merchant_pk(merchant_id, status), limit=limit)
+        ]
 
     @staticmethod
     def add_parcel_photo(parcel_id: str, key: str) -> bool:
