@@ -2,9 +2,9 @@
 short-lived presigned URL.
 
 The worker reads the list index's `all` facet (one Query per page of PAGE_SIZE return ids, newest created first,
-within the created-at range) and the returns of each page (one BatchGetItem), writes rows through `csv.writer` into a
-small buffer and uploads a part whenever it holds PART_SIZE bytes (S3 multipart upload). Memory stays about one
-part plus one page of returns, whatever the number of returns. Nothing scans.
+within the created-at range) and the returns of each page (BatchGetItem, BATCH_SIZE at a time), writes rows through
+`csv.writer` into a small buffer and uploads a part whenever it holds PART_SIZE bytes (S3 multipart upload). Memory
+stays about one part plus one page of ids and one batch of returns, whatever the number of returns. Nothing scans.
 
 Idempotent per export: a message for a ready (or failed) export does nothing; a run that crashed is started again
 from the beginning (its multipart upload aborted first), and after MAX_ATTEMPTS runs the export is failed.
@@ -24,7 +24,8 @@ from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.returns import Return, iso
 from chalicelib.observability import logger
 
-PAGE_SIZE = 100  # returns per index Query and BatchGetItem (BatchGetItem's own limit)
+PAGE_SIZE = 1000  # return ids per index Query (index items are small: about 100 KB a page)
+BATCH_SIZE = 100  # returns per BatchGetItem (its own limit)
 URL_TTL_SECONDS = 900  # the download link's life; a new one on every GET
 
 
@@ -75,14 +76,15 @@ def get_export(c: Container, merchant_id: str, export_id: str) -> dict[str, Any]
 
 
 def returns_in_range(c: Container, merchant_id: str, created_from: datetime, created_to: datetime) -> Iterator[Return]:
-    """The merchant's returns created in the range, newest first, one page (Query + BatchGetItem) at a time."""
+    """The merchant's returns created in the range, newest first: one Query per page of ids, then their returns
+    BATCH_SIZE at a time (one BatchGetItem each), so at most one batch of returns is held."""
     cursor: dict[str, Any] | None = None
     while True:
         page, cursor = c.store.query_index(
             merchant_id, "all", created_from=created_from, created_to=created_to, cursor=cursor, limit=PAGE_SIZE
         )
-        if page:
-            for ret in c.store.get_returns([rid for rid, _since in page]):
+        for start in range(0, len(page), BATCH_SIZE):
+            for ret in c.store.get_returns([rid for rid, _since in page[start : start + BATCH_SIZE]]):
                 if ret.merchant_id == merchant_id:
                     yield ret
         if not cursor:

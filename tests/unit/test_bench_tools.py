@@ -240,3 +240,78 @@ def test_latency_median_p90_and_the_share_outside_moto() -> None:
     assert lat.outside_moto[0] == 0.5 and lat.outside_moto[-1] == 9.5
     with pytest.raises(ValueError):
         _ = Latency((1.0, 2.0), in_moto=(1.0,)).outside_moto
+
+
+# ----- bench/fast_moto.py: moto's speed changes, its answers do not ----------------------------------------------
+def _workload(client: Any) -> list[Any]:
+    """Writes and reads of every operation fast_moto touches, paging through one partition both ways; the answers."""
+    out: list[Any] = []
+
+    def keep(answer: dict[str, Any]) -> None:
+        out.append({k: v for k, v in answer.items() if k != "ResponseMetadata"})
+
+    for part in ("P1", "P2", "P3"):
+        for n in range(7):
+            keep(client.put_item(TableName=TABLE, Item={**_item(part, f"2026-01-0{n}#r{n}"), "n": {"N": str(n)}}))
+    keep(
+        client.update_item(
+            TableName=TABLE,
+            Key=_item("P1", "2026-01-03#r3"),
+            UpdateExpression="SET tags = :t ADD n :one",
+            ExpressionAttributeValues={":t": {"L": [{"S": "x"}, {"M": {"k": {"BOOL": True}}}]}, ":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )
+    )
+    keep(client.get_item(TableName=TABLE, Key=_item("P1", "2026-01-03#r3")))
+    keep(client.get_item(TableName=TABLE, Key=_item("nope", "x")))
+    for forward in (True, False):
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
+            page = client.query(
+                TableName=TABLE,
+                KeyConditionExpression="pk = :p AND sk BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={":p": {"S": "P2"}, ":lo": {"S": "2026-01-01"}, ":hi": {"S": "2026-01-05~"}},
+                ScanIndexForward=forward,
+                Limit=2,
+                **kwargs,
+            )
+            keep(page)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+    keep(client.query(TableName=TABLE, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "-"}}))
+    keys = [_item(p, f"2026-01-0{n}#r{n}") for p in ("P1", "P3") for n in (1, 4)]
+    got = client.batch_get_item(RequestItems={TABLE: {"Keys": keys}})
+    got["Responses"][TABLE].sort(key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+    keep(got)
+    keep(client.batch_write_item(RequestItems={TABLE: [{"DeleteRequest": {"Key": _item("P3", "2026-01-00#r0")}}]}))
+
+    def put_p4() -> dict[str, Any]:
+        item = {"TableName": TABLE, "Item": _item("P4", "x"), "ConditionExpression": "attribute_not_exists(pk)"}
+        answer: dict[str, Any] = client.transact_write_items(TransactItems=[{"Put": item}])
+        return answer
+
+    keep(put_p4())
+    try:
+        put_p4()  # refused: the item exists
+    except client.exceptions.TransactionCanceledException as exc:
+        keep({"error": exc.response["Error"], "reasons": exc.response.get("CancellationReasons")})
+    keep(client.delete_item(TableName=TABLE, Key=_item("P4", "x"), ReturnValues="ALL_OLD"))
+    return out
+
+
+def test_fast_moto_gives_the_same_answers_as_moto(ddb: Any) -> None:
+    from bench import fast_moto
+
+    plain = _workload(ddb)
+    for table in ("P1", "P2", "P3"):  # a fresh start for the second run
+        for n in range(7):
+            ddb.delete_item(TableName=TABLE, Key=_item(table, f"2026-01-0{n}#r{n}"))
+    fast_moto.install()
+    try:
+        fast = _workload(ddb)
+    finally:
+        fast_moto.uninstall()
+    assert fast == plain
+    assert sum(1 for a in plain if "Items" in a) == 7  # 5 items in pages of 2, both ways (3 pages each), one empty
