@@ -10,6 +10,9 @@
     export --kind returns|items --from T --to T [--out FILE]   (waits with a progress line, then downloads)
     keys add MERCHANT_ID | keys revoke MERCHANT_ID KEY_ID      (the operator's key)
     redrive QUEUE [--dry-run] [--max N]                        (infrastructure/redrive.py)
+    backfill MERCHANT_ID [--table NAME] [--no-index] [--no-reports]
+                 (the list index and report counters of returns written before they existed; straight against the
+                 table, with AWS credentials like redrive: TABLE_NAME or --table, `--local` for `make run`)
 
 The API address and key come from --api/--key, else BOOMERANG_API_URL/BOOMERANG_API_KEY; `--local` takes both from
 .local/credentials.json (`make run`; the merchant key of the demo tenant, or the operator key for `keys`).
@@ -273,6 +276,12 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("merchant_id")
     k.add_argument("key_id", nargs="?")
 
+    b = sub.add_parser("backfill", help="a merchant's list index and report counters (chalicelib/services/backfill.py)")
+    b.add_argument("merchant_id")
+    b.add_argument("--table", help="the table's name (default: TABLE_NAME; with --local, local mode's)")
+    b.add_argument("--no-index", action="store_true", help="leave the list index alone")
+    b.add_argument("--no-reports", action="store_true", help="leave the report counters alone")
+
     r = sub.add_parser("redrive", help="a dead-letter queue's messages back to its queue")
     r.add_argument("queue")
     r.add_argument("--dry-run", action="store_true")
@@ -301,9 +310,58 @@ COMMANDS: dict[str, Callable[..., int]] = {
 }
 
 
+#: local mode's table (local/provision.py) and the settings the backfill never uses but the app's settings require
+LOCAL_TABLE = "boomerang-table"
+_UNUSED_SETTINGS = (
+    "BUCKET_NAME",
+    "TRACKING_QUEUE_URL",
+    "EVENT_BUS_NAME",
+    "PROCESSING_STATE_MACHINE_ARN",
+    "REFUND_STATE_MACHINE_ARN",
+)
+
+
+def backfill(args: argparse.Namespace, out: TextIO) -> int:
+    """Runs in this process against the table (never through the API: it may take long)."""
+    if args.local:
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{os.environ.get('MOTO_PORT') or '5000'}",
+                "AWS_ACCESS_KEY_ID": "local",  # the emulation's: local mode never reaches a real account
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or "eu-central-1",
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            }
+        )
+    table = args.table or os.environ.get("TABLE_NAME") or (LOCAL_TABLE if args.local else None)
+    if not table:
+        sys.stderr.write("error: no table: give --table or set TABLE_NAME (the stack's table)\n")
+        return 1
+    os.environ["TABLE_NAME"] = table
+    for name in _UNUSED_SETTINGS:
+        os.environ.setdefault(name, "unused-by-backfill")
+    from chalicelib import bootstrap
+    from chalicelib.domain.errors import NotFound
+    from chalicelib.services.backfill import backfill as run
+
+    bootstrap.reset()
+    try:
+        result = run(
+            bootstrap.container(), args.merchant_id, index=not args.no_index, report_counters=not args.no_reports
+        )
+    except NotFound as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    events = ", ".join(f"{n} {k}" for k, n in sorted(result["events"].items())) or "none"
+    out.write(f"{result['returns']} returns: {result['indexed']} indexed again; report events: {events}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None, *, session: requests.Session | None = None, out: TextIO | None = None) -> int:
     args = parser().parse_args(argv)
     out = out or sys.stdout
+    if args.command == "backfill":
+        return backfill(args, out)
     if args.command == "redrive":
         from infrastructure import redrive
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,7 +31,8 @@ from chalicelib.adapters.dynamodb.models import (
     WarehouseRecord,
     WorkOrderRecord,
 )
-from chalicelib.adapters.dynamodb.outbox import outbox_attributes
+from chalicelib.adapters.dynamodb.outbox import bus_event, outbox_attributes
+from chalicelib.adapters.event_bus import BusEvent
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.checklists import NO_CHECKLISTS, Checklists
 from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict, NotFound
@@ -486,6 +488,27 @@ def _parcel_to_record(p: UnidentifiedParcel) -> ParcelRecord:
         gsi2pk=_parcel_merchant_pk(p.merchant_id, p.status) if p.merchant_id else None,
         gsi2sk=f"{_iso(p.created_at)}#{p.id}" if p.merchant_id else None,
     )
+
+
+def _partition(pk: str, sk_prefix: str | None = None) -> Iterator[dict[str, Any]]:
+    """The raw items of one partition (optionally those whose sort key starts with `sk_prefix`), strongly consistent,
+    page after page."""
+    condition, values = "pk = :pk", {":pk": {"S": pk}}
+    if sk_prefix:
+        condition, values = f"{condition} AND begins_with(sk, :prefix)", {**values, ":prefix": {"S": sk_prefix}}
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = _client().query(
+            TableName=ReturnRecord.Meta.table_name,
+            ConsistentRead=True,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            **kwargs,
+        )
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _parcel_merchant_pk(merchant_id: str, status: str) -> str:
@@ -1016,28 +1039,26 @@ class DynamoStore(FloorStore):
         """One Query over the return's partition: the aggregate and its timeline."""
         ret: Return | None = None
         timeline: list[TimelineEntry] = []
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = _client().query(
-                TableName=ReturnRecord.Meta.table_name,
-                ConsistentRead=True,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": return_pk(return_id)}},
-                **kwargs,
-            )
-            for raw in page.get("Items", []):
-                sk = raw["sk"]["S"]
-                if sk == "RETURN":
-                    ret = _return_from_record(ReturnRecord.from_raw_data(raw))
-                elif sk.startswith("TL#"):
-                    timeline.append(_timeline_from_record(TimelineRecord.from_raw_data(raw)))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for raw in _partition(return_pk(return_id)):
+            sk = raw["sk"]["S"]
+            if sk == "RETURN":
+                ret = _return_from_record(ReturnRecord.from_raw_data(raw))
+            elif sk.startswith("TL#"):
+                timeline.append(_timeline_from_record(TimelineRecord.from_raw_data(raw)))
         if ret is None:
             raise NotFound(f"return '{return_id}' not found")
         timeline.sort(key=lambda e: e.at)
         return ret, timeline
+
+    def outbox_events(self, return_id: str) -> list[BusEvent]:
+        """The domain events the return's timeline records hold (the outbox), oldest first, each with its event id:
+        exactly what the stream relay put on the bus for them (for replays into idempotent consumers)."""
+        events: list[tuple[str, BusEvent]] = []
+        for raw in _partition(return_pk(return_id), "TL#"):
+            event = bus_event({"eventName": "INSERT", "dynamodb": {"Keys": raw, "NewImage": raw}})
+            if event is not None:
+                events.append((raw["at"]["S"], event))
+        return [event for _, event in sorted(events, key=lambda pair: pair[0])]
 
     def return_id_for_tracking_token(self, token: str) -> str | None:
         try:
