@@ -6,6 +6,8 @@ DLQ without blocking the queue, the printed curl walk-through run by bash, then 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -13,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -318,26 +322,85 @@ def test_poison_message_ends_in_the_dlq(stack: Stack, poison: str) -> None:
         assert time.monotonic() < deadline, "the poison message never reached the DLQ"
 
 
+ADDRESS = {
+    "name": "Lager",
+    "street": "Weg",
+    "house_number": "1",
+    "postal_code": "20457",
+    "city": "Hamburg",
+    "country": "DE",
+}
+
+
+def fresh_tenant(stack: Stack, name: str, **merchant: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A warehouse and a merchant of their own (the demo tenant's orders stay for the walkthrough), one delivered
+    order "<name>-1" from kim@example.com, and a portal session for it: (warehouse, merchant, portal token)."""
+    op = stack.creds["operator_key"]
+    wh = stack.call("POST", "/v1/admin/warehouses", op, {"name": f"{name} test", "address": ADDRESS}, 201)
+    slug = f"{name.lower()}-{int(time.time() * 1000)}"
+    body = {"name": f"{name} Shop", "slug": slug, "warehouse_id": wh["id"], **merchant}
+    m = stack.call("POST", "/v1/admin/merchants", op, body, 201)
+    order = {
+        "order_number": f"{name}-1",
+        "email": "kim@example.com",
+        "currency": "EUR",
+        "ordered_at": "2026-11-01T10:00:00Z",
+        "delivered_at": datetime.now(UTC).isoformat(),
+        "shipping_address": ADDRESS,
+        "items": [{"line_item_id": "L1", "sku": "S", "name": "Shirt", "quantity": 1, "unit_price": "10.00"}],
+    }
+    stack.call("POST", "/v1/orders", m["api_key"], order, 201)
+    session = {"order_number": f"{name}-1", "email": "kim@example.com"}
+    token = stack.call("POST", f"/v1/portal/merchants/{slug}/sessions", None, session, 201)["token"]
+    return wh, m, token
+
+
+def test_a_subscribed_merchant_gets_the_event_signed_at_their_receiver(stack: Stack) -> None:
+    # Given a merchant subscribed to return.requested with a receiver on this machine
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        _, m, token = fresh_tenant(stack, "Hooks")
+        secret = "hooks-secret-0123456789"
+        url = f"http://127.0.0.1:{server.server_address[1]}/boomerang"
+        body = {"url": url, "events": ["return.requested"], "secret": secret}
+        sub = stack.call("POST", "/v1/subscriptions", m["api_key"], body, 201)
+        # When the customer asks for a return
+        lines = {"items": [{"line_item_id": "L1", "quantity": 1, "reason": "too_small"}]}
+        ret = stack.call("POST", "/v1/portal/returns", token, lines, 201)
+        # Then the receiver gets it through the outbox, the bus, the queue and the dispatcher, signed with the secret
+        deadline = time.monotonic() + 30
+        while not received:
+            assert time.monotonic() < deadline, "no delivery reached the receiver"
+            time.sleep(0.2)
+        headers, raw = received[0]
+        expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        assert headers["X-Boomerang-Signature"] == expected
+        delivered = json.loads(raw)
+        assert delivered["type"] == "return.requested" and delivered["data"]["return_id"] == ret["id"]
+        # And the merchant's delivery log says delivered
+        deliveries = stack.call("GET", f"/v1/subscriptions/{sub['id']}/deliveries", m["api_key"])["items"]
+        assert [(d["event_id"], d["status"]) for d in deliveries] == [(delivered["id"], "delivered")]
+        stack.call("DELETE", f"/v1/subscriptions/{sub['id']}", m["api_key"], None, 204)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_failed_refund_emails_the_merchant_into_the_outbox(stack: Stack) -> None:
     # Given a merchant whose refund webhook points at a port nobody listens on
-    op = stack.creds["operator_key"]
-    address = {
-        "name": "Lager",
-        "street": "Weg",
-        "house_number": "1",
-        "postal_code": "20457",
-        "city": "Hamburg",
-        "country": "DE",
-    }
-    wh = stack.call("POST", "/v1/admin/warehouses", op, {"name": "Outbox test", "address": address}, 201)
-    slug = f"outbox-{int(time.time() * 1000)}"
-    m = stack.call(
-        "POST",
-        "/v1/admin/merchants",
-        op,
-        {"name": "Outbox Shop", "slug": slug, "warehouse_id": wh["id"], "contact_email": "finance@outbox.example"},
-        201,
-    )
+    wh, m, token = fresh_tenant(stack, "Outbox", contact_email="finance@outbox.example")
     mk = m["api_key"]
     stack.call(
         "PUT",
@@ -350,19 +413,6 @@ def test_a_failed_refund_emails_the_merchant_into_the_outbox(stack: Stack) -> No
             "webhook_secret": "outbox-secret-0123456789",
         },
     )
-    order = {
-        "order_number": "OB-1",
-        "email": "kim@example.com",
-        "currency": "EUR",
-        "ordered_at": "2026-11-01T10:00:00Z",
-        "delivered_at": datetime.now(UTC).isoformat(),
-        "shipping_address": address,
-        "items": [{"line_item_id": "L1", "sku": "S", "name": "Shirt", "quantity": 1, "unit_price": "10.00"}],
-    }
-    stack.call("POST", "/v1/orders", mk, order, 201)
-    token = stack.call(
-        "POST", f"/v1/portal/merchants/{slug}/sessions", None, {"order_number": "OB-1", "email": "kim@example.com"}, 201
-    )["token"]
     ret = stack.call(
         "POST",
         "/v1/portal/returns",
