@@ -201,7 +201,7 @@ def send_refund(c: Container, return_id: str, refund_id: str) -> dict[str, Any]:
         # a task retried after its Lambda failed or timed out: no attempt beyond the contract's bounds
         return {"refund_id": refund_id, "status": "give_up", "error": rec.error or "no confirmation in time"}
     try:
-        reference = _deliver(c, rec, first_attempt=attempts <= 1)
+        reference, ret = _deliver(c, attempt, first_attempt=attempts <= 1)
     except RefundTargetError as exc:
         elapsed = (c.now() - _parse_time(rec.created_at)).total_seconds()
         wait = policy.next_wait(attempts, elapsed, exc.retry_after) if exc.transient else None
@@ -217,7 +217,11 @@ def send_refund(c: Container, return_id: str, refund_id: str) -> dict[str, Any]:
         if wait is None:
             return {"refund_id": refund_id, "status": "give_up", "error": f"attempt {attempts}: {exc}"}
         return {"refund_id": refund_id, "status": "retry", "wait_seconds": wait, "error": str(exc)}
-    return record_refund_result(c, return_id, refund_id, succeeded=True, error=None, reference=reference)
+    # the refund record as the attempt left it and the return it was sent for: the settling write's first try needs
+    # no second read (a concurrent change still cancels it, and the retry reads again)
+    return record_refund_result(
+        c, return_id, refund_id, succeeded=True, error=None, reference=reference, read=(attempt, ret)
+    )
 
 
 def _retry_policy(c: Container) -> refund_domain.RetryPolicy:
@@ -235,18 +239,18 @@ def _parse_time(raw: str) -> datetime:
     return datetime.fromisoformat(raw.replace("Z", "+00:00"))
 
 
-def _deliver(c: Container, rec: Any, *, first_attempt: bool) -> dict[str, Any] | None:
-    """Hand the refund to its target; what the target calls it (shop refund or gift card id), if anything.
-    Raises RefundTargetError (transient or final)."""
+def _deliver(c: Container, rec: Any, *, first_attempt: bool) -> tuple[dict[str, Any] | None, Return | None]:
+    """Hand the refund to its target: (what the target calls it (shop refund or gift card id), if anything; the
+    return as read for it, if it was). Raises RefundTargetError (transient or final)."""
     if rec.target == "manual":
-        return None
+        return None, None
     ret = c.store.get_return(rec.return_id)
     merchant = c.store.get_merchant(ret.merchant_id)
     if rec.target == "webhook":
         _deliver_webhook(c, rec, ret, merchant)
-        return None
+        return None, ret
     if rec.target == "shop":
-        return _deliver_shop(c, rec, ret, merchant, first_attempt=first_attempt)
+        return _deliver_shop(c, rec, ret, merchant, first_attempt=first_attempt), ret
     raise RefundTargetError(f"unknown refund target '{rec.target}'", transient=False)
 
 
@@ -413,25 +417,37 @@ def _record_dispositions(shop: Any, ret: Return, order: Order, merchant: Merchan
     return f"{result.disposed} recorded, {result.skipped} already recorded"
 
 
-def _ask_shop(c: Container, rec: Any) -> tuple[dict[str, Any] | None, bool]:
-    """Does the shop hold this refund (or gift card)? (its reference or None, whether the shop could be asked).
-    Only a shop can be asked; for the other targets the answer is (None, True)."""
+@dataclass
+class ShopAnswer:
+    """Whether the shop holds a refund: its reference or None, whether the shop could be asked at all, and the
+    return and merchant as read to ask it (for the caller's next step, so it need not read them again)."""
+
+    found: dict[str, Any] | None
+    asked: bool
+    ret: Return | None = None
+    merchant: Merchant | None = None
+
+
+def _ask_shop(c: Container, rec: Any) -> ShopAnswer:
+    """Does the shop hold this refund (or gift card)? Only a shop can be asked; for the other targets the answer is
+    not found, asked."""
     if rec.target != "shop":
-        return None, True
+        return ShopAnswer(None, True)
+    ret = merchant = None
     try:
         ret = c.store.get_return(rec.return_id)
         merchant = c.store.get_merchant(ret.merchant_id)
         shop = c.shop(merchant.id, merchant.shop)
         if shop is None:
-            return None, False
+            return ShopAnswer(None, False, ret, merchant)
         order = c.store.get_order(ret.merchant_id, ret.order_number)
         found = _find_in_shop(shop, _shop_request(rec, ret, order, merchant))
         if found is not None and order is not None and hasattr(shop, "dispose_returned_items"):
             found["dispositions"] = _record_dispositions(shop, ret, order, merchant)
-        return found, True
+        return ShopAnswer(found, True, ret, merchant)
     except Exception:  # any failure to ask means: we do not know
         logger.warning("asking the shop for a refund did not work", return_id=rec.return_id, refund_id=rec.refund_id)
-        return None, False
+        return ShopAnswer(None, False, ret, merchant)
 
 
 def record_refund_result(
@@ -442,29 +458,33 @@ def record_refund_result(
     succeeded: bool,
     error: str | None,
     reference: dict[str, Any] | None = None,
+    read: tuple[Any, Return | None] | None = None,
 ) -> dict[str, Any]:
-    """Settle a pending refund as succeeded or failed; answers `status` for the state machine.
+    """Settle a pending refund as succeeded or failed; answers `status` for the state machine. `read`: the refund
+    record and the return as the caller just read them, used for the first try instead of reading again.
 
     Before a refund to a shop is failed, the shop is asked whether it took the refund after all (an answer lost
     on every attempt): then it succeeded. If the shop cannot be asked, the outcome is unknown: the refund is
     `failed` for the merchant (with `unconfirmed`), but its share stays held, so a new click cannot refund the
     same money twice, and the state machine asks again later (`reconcile_refund`); the answer is `unconfirmed`."""
     unconfirmed = False
+    merchant = None
     if not succeeded:
         rec = c.store.get_refund(return_id, refund_id)
         if rec.status == "pending" and rec.target == "shop" and rec.attempts:
-            found, asked = _ask_shop(c, rec)
-            if found is not None:
-                succeeded, error, reference = True, None, found
-            elif not asked:
+            answer = _ask_shop(c, rec)
+            read, merchant = (rec, answer.ret), answer.merchant
+            if answer.found is not None:
+                succeeded, error, reference = True, None, answer.found
+            elif not answer.asked:
                 unconfirmed = True
                 error = f"{error}; not confirmed by the shop, checking again"
     status = "succeeded" if succeeded else "failed"
     for _attempt in range(5):
-        rec = c.store.get_refund(return_id, refund_id)
+        rec, known = read if read is not None and _attempt == 0 else (c.store.get_refund(return_id, refund_id), None)
         if rec.status != "pending":
             return {"refund_id": refund_id, "status": _outcome(rec)}
-        ret = c.store.get_return(return_id)
+        ret = known or c.store.get_return(return_id)
         now = c.now()
         amount = Decimal(rec.amount)
         order = None
@@ -505,7 +525,7 @@ def record_refund_result(
         except (AlreadyApplied, ConcurrentModification):
             continue
         if not succeeded:
-            _tell_merchant(c, ret.merchant_id, return_id, refund_id, error, unconfirmed=unconfirmed)
+            _tell_merchant(c, merchant or ret.merchant_id, return_id, refund_id, error, unconfirmed=unconfirmed)
         return {"refund_id": refund_id, "status": _outcome(rec)}
     raise ConcurrentModification(f"return {return_id} kept changing")
 
@@ -529,17 +549,18 @@ def reconcile_refund(c: Container, return_id: str, refund_id: str) -> dict[str, 
     if _outcome(rec) != "unconfirmed":
         return {"refund_id": refund_id, "status": _outcome(rec)}
     checks = c.store.refund_check(return_id, refund_id)
-    found, asked = _ask_shop(c, rec)
-    if not asked:
+    answer = _ask_shop(c, rec)
+    found = answer.found
+    if not answer.asked:
         if checks >= c.settings.refund_reconcile_max_checks:
             logger.warning("refund outcome still unknown; left for the merchant", return_id=return_id, checks=checks)
             return {"refund_id": refund_id, "status": "gave_up"}
         return {"refund_id": refund_id, "status": "unconfirmed"}
     for _attempt in range(5):
-        rec = c.store.get_refund(return_id, refund_id)
+        rec = c.store.get_refund(return_id, refund_id)  # again: the check counter moved on since the first read
         if _outcome(rec) != "unconfirmed":
             return {"refund_id": refund_id, "status": _outcome(rec)}
-        ret = c.store.get_return(return_id)
+        ret = (answer.ret if _attempt == 0 else None) or c.store.get_return(return_id)
         now = c.now()
         order = None
         allocation = RefundAllocation.from_dict((rec.details or {}).get("allocation"))
@@ -567,15 +588,23 @@ def reconcile_refund(c: Container, return_id: str, refund_id: str) -> dict[str, 
         except (AlreadyApplied, ConcurrentModification):
             continue
         if found is None:
-            _tell_merchant(c, ret.merchant_id, return_id, refund_id, rec.error)
+            _tell_merchant(c, answer.merchant or ret.merchant_id, return_id, refund_id, rec.error)
         return {"refund_id": refund_id, "status": rec.status}
     raise ConcurrentModification(f"return {return_id} kept changing")
 
 
 def _tell_merchant(
-    c: Container, merchant_id: str, return_id: str, refund_id: str, error: str | None, *, unconfirmed: bool = False
+    c: Container,
+    merchant: Merchant | str,
+    return_id: str,
+    refund_id: str,
+    error: str | None,
+    *,
+    unconfirmed: bool = False,
 ) -> None:
-    merchant = c.store.get_merchant(merchant_id)
+    """Email the merchant's contact (`merchant`: as read already, or its id) that a refund failed."""
+    if isinstance(merchant, str):
+        merchant = c.store.get_merchant(merchant)
     if not merchant.contact_email:
         return
     if unconfirmed:
