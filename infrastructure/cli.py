@@ -1,4 +1,5 @@
-"""`boomerang`: the command line for operators and merchants, a client of the HTTP API (and of SQS for redrive).
+"""`boomerang`: the command line for operators and merchants, a client of the HTTP API (SQS for redrive, the table for
+backfill).
 
     python -m infrastructure.cli [--api URL] [--key KEY] [--local] COMMAND ...
     make cli ARGS="returns list --sku SHIRT-M"
