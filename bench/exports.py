@@ -8,13 +8,15 @@ worker's code runs directly (`services.exports.run_export`, what functions/expor
 moto runs with bench/fast_moto.py's shortcuts (same answers, checked by a unit test): without them moto's response
 serializer and its whole-table walk per Query page make 100,000 returns take hours.
 
-tracemalloc counts Python allocations in this process, which include moto answering the requests. Reported: the peak
-while each 5 MiB part is written and uploaded (the part buffer, botocore's copies of the request and moto's of the
-stored part are most of it), the peak over all parts (streaming), and the whole run's, which also holds moto
-assembling the parts into one object at completion (real S3 does that on its side). Constant memory: the parts after
-the first peak no higher than the first (25% slack), and the streaming peak within a quarter of the export worker's
-512 MB. 1,000 returns fit in one small part and are shown for scale. The time is measured under tracemalloc, which
-slows allocation-heavy code: an upper bound. The environment must be set first (bench.env).
+tracemalloc counts Python allocations in this process, which include moto answering the requests, and moto keeps what
+it stores: each uploaded 5 MiB part holds about 10 MiB in this process until the upload completes (copies of the
+request body; real S3 holds them on its side). So per part two figures: its peak, and its working peak, the peak above
+what was held when the part began (the part buffer, botocore's copies of the request, one page of ids and one batch of
+returns, moto's transient answers). Constant memory: no part's working peak above the first part's by more than 25%,
+and the streaming peak (all parts) within a quarter of the export worker's 512 MB. The whole run's peak also holds
+moto assembling the parts at completion. 1,000 returns fit in one small part and are shown for scale. The time is
+measured under tracemalloc, which slows allocation-heavy code: an upper bound. The environment must be set first
+(bench.env).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class ExportRun:
     peak_mib: float  # while streaming
     peak_with_completion_mib: float
     part_peaks_mib: list[float]  # while each part was written and uploaded, in order
+    part_working_mib: list[float]  # the same, above what was held when the part began
     csv_bytes: int
     rows: int
     parts: int
@@ -118,13 +121,18 @@ def export(count: int) -> ExportRun:
     parts = 0
     streaming_peak = 0
     part_peaks: list[float] = []
+    part_working: list[float] = []
+    held = 0  # traced memory when the current part began
     upload_part, complete = S3Files.upload_part, S3Files.complete_multipart
 
     def counting(self: S3Files, key: str, upload_id: str, number: int, body: bytes) -> str:
-        nonlocal parts
+        nonlocal parts, held
         parts += 1
         etag = upload_part(self, key, upload_id, number, body)
-        part_peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
+        current, peak = tracemalloc.get_traced_memory()
+        part_peaks.append(peak / 2**20)
+        part_working.append((peak - held) / 2**20)
+        held = current
         tracemalloc.reset_peak()  # the next part's peak on its own
         return etag
 
@@ -150,7 +158,9 @@ def export(count: int) -> ExportRun:
     assert next(reader) == list(RETURN_COLUMNS)
     rows = sum(1 for _ in reader)
     assert rows == count == done.rows, (rows, count, done.rows)
-    return ExportRun(count, seed_seconds, seconds, streaming_peak, peak, part_peaks, len(body), rows, parts)
+    return ExportRun(
+        count, seed_seconds, seconds, streaming_peak, peak, part_peaks, part_working, len(body), rows, parts
+    )
 
 
 def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
@@ -159,15 +169,11 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
     from bench.lifecycle import in_process_stack
 
     runs = []
-    fast_moto.install()
-    try:
-        with in_process_stack():
-            for count in sizes:
-                runs.append(export(count))
-    finally:
-        fast_moto.uninstall()
+    with fast_moto.installed(), in_process_stack():
+        for count in sizes:
+            runs.append(export(count))
     small, large = runs[0], runs[-1]
-    first, later = large.part_peaks_mib[0], large.part_peaks_mib[1:]
+    first, later = large.part_working_mib[0], large.part_working_mib[1:]
     growth = max(later) / first if later else 1.0
     return {
         "runs": [r.__dict__ for r in runs],
@@ -189,14 +195,17 @@ def report(checks: list[Any], check: Any) -> dict[str, Any]:
             f"({x['export_seconds'] / x['returns'] * 1000:.2f} ms a return), "
             f"peak {x['peak_mib']:5.1f} MiB streaming / {x['peak_with_completion_mib']:5.1f} MiB with moto's "
             f"completion, CSV {x['csv_bytes'] / 2**20:6.2f} MiB in {x['parts']} part(s) "
-            f"(seed {x['seed_seconds']:.0f} s); per part: " + " / ".join(f"{p:.1f}" for p in x["part_peaks_mib"])
+            f"(seed {x['seed_seconds']:.0f} s); per part: peak "
+            + " / ".join(f"{p:.1f}" for p in x["part_peaks_mib"])
+            + ", working "
+            + " / ".join(f"{p:.1f}" for p in x["part_working_mib"])
         )
     checks.append(
         check(
-            f"export peak memory <= {PEAK_LIMIT_MIB} MiB and not growing part after part",
+            f"export peak <= {PEAK_LIMIT_MIB} MiB, working memory not growing part after part",
             r["constant_memory"],
-            f"{r['runs'][-1]['returns']:,} returns: parts "
-            + " / ".join(f"{p:.1f}" for p in r["runs"][-1]["part_peaks_mib"])
+            f"{r['runs'][-1]['returns']:,} returns: peak {r['runs'][-1]['peak_mib']:.1f} MiB; working per part "
+            + " / ".join(f"{p:.1f}" for p in r["runs"][-1]["part_working_mib"])
             + f" MiB (later/first x{r['peak_growth']:.2f})",
         )
     )

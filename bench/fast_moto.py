@@ -13,7 +13,9 @@ Never used by tests of the product or by local mode.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 #: The item operations whose results are plain JSON (no datetimes, no binary blobs in our items).
@@ -88,8 +90,11 @@ def uninstall() -> None:
         _original = _original_query = None
 
 
-def serializer_bodies(result: Any, context: Any) -> tuple[Any, Any]:
-    """(moto's own body, ours) for one answer, both parsed: for the equality test."""
-    assert _original is not None
-    _, _, body = _original(result, context)
-    return json.loads(body or "{}"), json.loads(json.dumps(result.result))
+@contextlib.contextmanager
+def installed() -> Iterator[None]:
+    """The shortcuts for the duration of the block."""
+    install()
+    try:
+        yield
+    finally:
+        uninstall()
