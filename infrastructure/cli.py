@@ -162,12 +162,12 @@ def attention(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         return 0
     _table(
         out,
-        ["kind", "return", "order", "since", "sla left (h)", "detail"],
+        ["kind", "return / parcel", "order", "since", "sla left (h)", "detail"],
         [
             [
                 e["kind"],
-                e["return_id"],
-                e["order_number"],
+                e.get("return_id") or e.get("parcel_id") or "",
+                e.get("order_number") or "",
                 e["since"],
                 "-" if e.get("sla_left_hours") is None else str(e["sla_left_hours"]),
                 e.get("detail") or "",

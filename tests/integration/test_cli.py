@@ -76,6 +76,13 @@ def test_list_show_and_attention(env: tuple[Api, requests.Session]) -> None:
     assert code == 0 and "SHIRT-M" in text and "return.label_created" in text
     code, text = run(session, t["m_key"], "attention")
     assert code == 0 and "(none)" in text
+    # a parcel the warehouse asks the merchant to identify is listed with its id
+    scan = api.call("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": "SMUDGED-1"})
+    parcel_id = json.loads(scan.body)["unidentified_parcel_id"]
+    body = {"merchant_id": t["merchant"]["id"]}
+    api.ok("POST", f"/v1/warehouse/unidentified-parcels/{parcel_id}/assign", t["wh_key"], body)
+    code, text = run(session, t["m_key"], "attention")
+    assert code == 0 and parcel_id in text and "unidentified_parcel" in text
 
 
 def test_key_rotation_from_the_command_line(env: tuple[Api, requests.Session]) -> None:
