@@ -88,8 +88,9 @@ def seed(merchant_id: str, count: int, start: datetime) -> float:
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 
+    from chalicelib.adapters.dynamodb.keys import stored_time
     from chalicelib.adapters.dynamodb.models import PointerRecord, ReturnRecord
-    from chalicelib.adapters.dynamodb.repository import _index_pk, _iso, _return_to_record
+    from chalicelib.adapters.dynamodb.repository import _index_pk, _return_to_record
 
     backend = dynamodb_backends[os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)][os.environ["AWS_DEFAULT_REGION"]]
     table = ReturnRecord.Meta.table_name
@@ -98,7 +99,9 @@ def seed(merchant_id: str, count: int, start: datetime) -> float:
         ret = _return(merchant_id, n, start + timedelta(seconds=n))
         rec = _return_to_record(ret)
         index = PointerRecord(
-            pk=_index_pk(merchant_id, "all"), sk=f"{_iso(ret.created_at)}#{ret.id}", created_at=_iso(ret.updated_at)
+            pk=_index_pk(merchant_id, "all"),
+            sk=f"{stored_time(ret.created_at)}#{ret.id}",
+            created_at=stored_time(ret.updated_at),
         )
         for item in (rec, index):
             backend.put_item(table, item.serialize())

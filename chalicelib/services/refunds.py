@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.adapters.dynamodb.keys import Marker, return_pk
+from chalicelib.adapters.dynamodb.keys import Marker, return_pk, stored_time
 from chalicelib.bootstrap import Container
 from chalicelib.domain import refunds as refund_domain
 from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict
@@ -512,7 +512,7 @@ def record_refund_result(
             **({"shop_reference": reference} if reference else {}),
             **({"unconfirmed": True} if unconfirmed else {}),
         }
-        rec.updated_at = _stamp(now)
+        rec.updated_at = stored_time(now)
         try:
             commit(
                 c,
@@ -535,10 +535,6 @@ def _outcome(rec: Any) -> str:
     if rec.status == "failed" and (rec.details or {}).get("unconfirmed"):
         return "unconfirmed"
     return str(rec.status)
-
-
-def _stamp(now: datetime) -> str:
-    return now.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def reconcile_refund(c: Container, return_id: str, refund_id: str) -> dict[str, Any]:
@@ -575,7 +571,7 @@ def reconcile_refund(c: Container, return_id: str, refund_id: str) -> dict[str, 
             rec.error = "the shop does not have this refund: nothing was refunded"
         details = {k: v for k, v in (rec.details or {}).items() if k != "unconfirmed"}
         rec.details = {**details, **({"shop_reference": found} if found else {})}
-        rec.updated_at = _stamp(now)
+        rec.updated_at = stored_time(now)
         try:
             commit(
                 c,

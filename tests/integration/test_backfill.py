@@ -14,8 +14,9 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.adapters.dynamodb.keys import stored_time
 from chalicelib.adapters.dynamodb.models import PointerRecord, ReturnRecord
-from chalicelib.adapters.dynamodb.repository import _index_pk, _iso
+from chalicelib.adapters.dynamodb.repository import _index_pk
 from chalicelib.bootstrap import container
 from chalicelib.domain.return_index import facets
 from chalicelib.services.backfill import backfill
@@ -41,7 +42,7 @@ def forget_read_models(aws: Any, merchant_id: str, return_ids: list[str]) -> Non
     for rid in return_ids:
         ret = c.store.get_return(rid)
         for facet in facets(ret):
-            PointerRecord(pk=_index_pk(merchant_id, facet), sk=f"{_iso(ret.created_at)}#{rid}").delete()
+            PointerRecord(pk=_index_pk(merchant_id, facet), sk=f"{stored_time(ret.created_at)}#{rid}").delete()
         rec = ReturnRecord.get(f"RETURN#{rid}", "RETURN")
         rec.details = {**(rec.details or {}), "facets": []}
         rec.save()

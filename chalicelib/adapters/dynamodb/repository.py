@@ -14,7 +14,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamodb.keys import Marker, order_pk, return_pk
+from chalicelib.adapters.dynamodb.keys import Marker, order_pk, parse_stored, return_pk, stored_time
 from chalicelib.adapters.dynamodb.models import (
     BillingRecord,
     CounterRecord,
@@ -57,19 +57,8 @@ from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Wa
 from chalicelib.domain.withdrawals import Withdrawal
 
 
-def _iso(at: datetime) -> str:
-    """Stored times: UTC, microseconds, fixed width (so they sort as strings in keys)."""
-    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _parse(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-
-
 def _parse_req(raw: str) -> datetime:
-    value = _parse(raw)
+    value = parse_stored(raw)
     assert value is not None
     return value
 
@@ -140,7 +129,7 @@ def _item_from_json(d: dict[str, Any]) -> ReturnItem:
 
 
 def _return_to_record(ret: Return) -> ReturnRecord:
-    updated = _iso(ret.updated_at)
+    updated = stored_time(ret.updated_at)
     rec = ReturnRecord(
         pk=return_pk(ret.id),
         sk="RETURN",
@@ -148,7 +137,7 @@ def _return_to_record(ret: Return) -> ReturnRecord:
         warehouse_id=ret.warehouse_id,
         order_number=ret.order_number,
         status=ret.status.value,
-        created_at=_iso(ret.created_at),
+        created_at=stored_time(ret.created_at),
         updated_at=updated,
         currency=ret.currency,
         customer_country=ret.customer_country,
@@ -177,7 +166,7 @@ def _return_to_record(ret: Return) -> ReturnRecord:
             "notify_customer": ret.notify_customer,
             "customs": ret.customs,
             "withdrawal_id": ret.withdrawal_id,
-            "label_expires_at": _iso(ret.label_expires_at) if ret.label_expires_at else None,
+            "label_expires_at": stored_time(ret.label_expires_at) if ret.label_expires_at else None,
             "carrier_exception": ret.carrier_exception,
             "carrier_reference": ret.carrier_reference,
             "refund_allocated": {k: str(v) for k, v in ret.refund_allocated.items()},
@@ -235,7 +224,7 @@ def _return_from_record(rec: ReturnRecord) -> Return:
         notify_customer=bool(details.get("notify_customer", True)),
         customs=details.get("customs"),
         withdrawal_id=details.get("withdrawal_id"),
-        label_expires_at=_parse(details.get("label_expires_at")),
+        label_expires_at=parse_stored(details.get("label_expires_at")),
         carrier_exception=details.get("carrier_exception"),
         carrier_reference=details.get("carrier_reference"),
         refund_allocated={k: Decimal(v) for k, v in (details.get("refund_allocated") or {}).items()},
@@ -251,8 +240,8 @@ def _return_from_record(rec: ReturnRecord) -> Return:
 def _timeline_record(pk: str, seq: int, e: TimelineEntry) -> TimelineRecord:
     """An entry's record; an entry that is a domain event carries it (the outbox: written in the transaction of the
     change, published by the stream's consumer)."""
-    sk = f"TL#{_iso(e.at)}#{seq:03d}{secrets.token_hex(4)}"
-    rec = TimelineRecord(pk=pk, sk=sk, type=e.type, at=_iso(e.at), actor=e.actor, data=e.data)
+    sk = f"TL#{stored_time(e.at)}#{seq:03d}{secrets.token_hex(4)}"
+    rec = TimelineRecord(pk=pk, sk=sk, type=e.type, at=stored_time(e.at), actor=e.actor, data=e.data)
     if e.event is not None:
         for name, value in outbox_attributes(e.event).items():
             setattr(rec, name, value)
@@ -271,8 +260,8 @@ def _order_to_record(order: Order, now: datetime) -> OrderRecord:
         order_number=order.order_number,
         email=order.email,
         currency=order.currency,
-        ordered_at=_iso(order.ordered_at),
-        delivered_at=_iso(order.delivered_at) if order.delivered_at else None,
+        ordered_at=stored_time(order.ordered_at),
+        delivered_at=stored_time(order.delivered_at) if order.delivered_at else None,
         locale=order.locale,
         shipping_address=order.shipping_address.to_dict(),
         items=[
@@ -283,10 +272,10 @@ def _order_to_record(order: Order, now: datetime) -> OrderRecord:
                 "quantity": i.quantity,
                 "unit_price": str(i.unit_price),
                 "tags": i.tags,
-                "delivered_at": _iso(i.delivered_at) if i.delivered_at else None,
+                "delivered_at": stored_time(i.delivered_at) if i.delivered_at else None,
                 "returned_quantity": i.returned_quantity,
                 **(
-                    {"deliveries": [[d.quantity, _iso(d.delivered_at), d.ref] for d in i.deliveries]}
+                    {"deliveries": [[d.quantity, stored_time(d.delivered_at), d.ref] for d in i.deliveries]}
                     if i.deliveries
                     else {}
                 ),
@@ -306,7 +295,7 @@ def _order_to_record(order: Order, now: datetime) -> OrderRecord:
             "refunded": {k: str(v) for k, v in order.refunded.items()},
             "shipping_refunded": str(order.shipping_refunded),
         },
-        updated_at=_iso(now),
+        updated_at=stored_time(now),
     )
     if order.version is not None:
         rec.version = order.version
@@ -335,7 +324,7 @@ def _order_from_record(rec: OrderRecord) -> Order:
         email=rec.email,
         currency=rec.currency,
         ordered_at=_parse_req(rec.ordered_at),
-        delivered_at=_parse(rec.delivered_at),
+        delivered_at=parse_stored(rec.delivered_at),
         locale=rec.locale,
         shipping_address=Address.from_dict(rec.shipping_address),
         items=[
@@ -346,7 +335,7 @@ def _order_from_record(rec: OrderRecord) -> Order:
                 quantity=int(i["quantity"]),
                 unit_price=Decimal(i["unit_price"]),
                 tags=list(i.get("tags") or []),
-                delivered_at=_parse(i.get("delivered_at")),
+                delivered_at=parse_stored(i.get("delivered_at")),
                 returned_quantity=int(i.get("returned_quantity") or 0),
                 extra={k: v for k, v in i.items() if k not in _ORDER_ITEM_KEYS},
                 deliveries=[
@@ -402,7 +391,7 @@ def _withdrawal_record(w: Withdrawal) -> PointerRecord:
         pk=order_pk(w.merchant_id, w.order_number),
         sk=f"WITHDRAWAL#{w.id}",
         data=w.to_dict(),
-        created_at=_iso(w.received_at),
+        created_at=stored_time(w.received_at),
     )
 
 
@@ -444,10 +433,10 @@ def _work_order_to_record(wo: WorkOrder) -> WorkOrderRecord:
         status=wo.status,
         minutes=wo.minutes,
         notes=wo.notes,
-        created_at=_iso(wo.created_at),
-        completed_at=_iso(wo.completed_at) if wo.completed_at else None,
+        created_at=stored_time(wo.created_at),
+        completed_at=stored_time(wo.completed_at) if wo.completed_at else None,
         gsi1pk=f"WAREHOUSE#{wo.warehouse_id}#WORKORDERS#{wo.status}",
-        gsi1sk=f"{_iso(wo.created_at)}#{wo.id}",
+        gsi1sk=f"{stored_time(wo.created_at)}#{wo.id}",
     )
 
 
@@ -465,7 +454,7 @@ def _work_order_from_record(rec: WorkOrderRecord) -> WorkOrder:
         status=rec.status,
         minutes=int(rec.minutes) if rec.minutes is not None else None,
         notes=rec.notes,
-        completed_at=_parse(rec.completed_at),
+        completed_at=parse_stored(rec.completed_at),
     )
 
 
@@ -480,13 +469,13 @@ def _parcel_to_record(p: UnidentifiedParcel) -> ParcelRecord:
         sender=p.sender,
         photos=p.photos,
         return_id=p.return_id,
-        created_at=_iso(p.created_at),
-        matched_at=_iso(p.matched_at) if p.matched_at else None,
+        created_at=stored_time(p.created_at),
+        matched_at=stored_time(p.matched_at) if p.matched_at else None,
         gsi1pk=f"WAREHOUSE#{p.warehouse_id}#PARCELS#{p.status}",
-        gsi1sk=f"{_iso(p.created_at)}#{p.id}",
+        gsi1sk=f"{stored_time(p.created_at)}#{p.id}",
         merchant_id=p.merchant_id,
         gsi2pk=_parcel_merchant_pk(p.merchant_id, p.status) if p.merchant_id else None,
-        gsi2sk=f"{_iso(p.created_at)}#{p.id}" if p.merchant_id else None,
+        gsi2sk=f"{stored_time(p.created_at)}#{p.id}" if p.merchant_id else None,
     )
 
 
@@ -526,7 +515,7 @@ def _parcel_from_record(rec: ParcelRecord) -> UnidentifiedParcel:
         sender=rec.sender,
         photos=[str(p) for p in rec.photos or []],
         return_id=rec.return_id,
-        matched_at=_parse(rec.matched_at),
+        matched_at=parse_stored(rec.matched_at),
         merchant_id=rec.merchant_id,
     )
 
@@ -583,16 +572,17 @@ class FloorStore:
             disposition=item.disposition.value if item.disposition else "dispose",
             reason=item.disposition_reason or "",
             photos=item.photos,
-            at=_iso(at),
+            at=stored_time(at),
             gsi1pk=f"MERCHANT#{ret.merchant_id}#DISPOSALS",
-            gsi1sk=f"{_iso(at)}#{ret.id}#{line_item_id}",
+            gsi1sk=f"{stored_time(at)}#{ret.id}#{line_item_id}",
         )
 
     @staticmethod
     def list_disposals(merchant_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         out = []
         for r in DisposalRecord.by_merchant.query(
-            f"MERCHANT#{merchant_id}#DISPOSALS", DisposalRecord.gsi1sk.between(_iso(start), _iso(end) + "~")
+            f"MERCHANT#{merchant_id}#DISPOSALS",
+            DisposalRecord.gsi1sk.between(stored_time(start), stored_time(end) + "~"),
         ):
             out.append(
                 {
@@ -716,7 +706,7 @@ class DynamoStore(FloorStore):
                     sk="WAREHOUSE",
                     name=wh.name,
                     address=wh.address.to_dict(),
-                    created_at=_iso(wh.created_at),
+                    created_at=stored_time(wh.created_at),
                 ),
                 condition=WarehouseRecord.pk.does_not_exist(),
             )
@@ -731,7 +721,7 @@ class DynamoStore(FloorStore):
                         pk=f"SLUG#{m.slug}",
                         sk="SLUG",
                         data={"merchant_id": m.id},
-                        created_at=_iso(m.created_at),
+                        created_at=stored_time(m.created_at),
                     ),
                     condition=PointerRecord.pk.does_not_exist(),
                 )
@@ -753,7 +743,7 @@ class DynamoStore(FloorStore):
             warehouse_id=m.warehouse_id,
             contact_email=m.contact_email,
             locale=m.locale,
-            created_at=_iso(m.created_at),
+            created_at=stored_time(m.created_at),
             policy=m.policy.to_dict(),
             guideline=m.guideline.to_dict(),
             checklists=m.checklists.to_dict(),
@@ -909,7 +899,7 @@ class DynamoStore(FloorStore):
                         pk=f"TRACKTOKEN#{ret.tracking_token}",
                         sk="TRACKTOKEN",
                         data={"return_id": ret.id},
-                        created_at=_iso(now),
+                        created_at=stored_time(now),
                     ),
                     condition=PointerRecord.pk.does_not_exist(),
                 )
@@ -952,7 +942,7 @@ class DynamoStore(FloorStore):
                     )
                     tx.save(
                         PointerRecord(
-                            pk=m.pk, sk=m.sk, data=m.data, created_at=_iso(ret.updated_at), expires_at=expires
+                            pk=m.pk, sk=m.sk, data=m.data, created_at=stored_time(ret.updated_at), expires_at=expires
                         ),
                         condition=PointerRecord.sk.does_not_exist(),
                     )
@@ -986,9 +976,9 @@ class DynamoStore(FloorStore):
         """The list index items that changed (return_index.py): new facets put, dropped ones deleted. A facet
         item's `since` is when the return entered it (e.g. since when it awaits feedback)."""
         now = return_facets(ret)
-        sk = f"{_iso(ret.created_at)}#{ret.id}"
+        sk = f"{stored_time(ret.created_at)}#{ret.id}"
         for facet in [f for f in now if f not in ret.indexed]:
-            tx.save(PointerRecord(pk=_index_pk(ret.merchant_id, facet), sk=sk, created_at=_iso(ret.updated_at)))
+            tx.save(PointerRecord(pk=_index_pk(ret.merchant_id, facet), sk=sk, created_at=stored_time(ret.updated_at)))
         for facet in cls._index_deletes(ret):
             tx.delete(PointerRecord(pk=_index_pk(ret.merchant_id, facet), sk=sk))
 
@@ -1003,8 +993,8 @@ class DynamoStore(FloorStore):
         limit: int,
     ) -> tuple[list[tuple[str, datetime]], dict[str, Any] | None]:
         """One page of (return id, since) from a list facet, newest first, within a created-at range."""
-        low = _iso(created_from) if created_from else "0"
-        high = (_iso(created_to) if created_to else "9999") + "#~"
+        low = stored_time(created_from) if created_from else "0"
+        high = (stored_time(created_to) if created_to else "9999") + "#~"
         result = PointerRecord.query(
             _index_pk(merchant_id, facet),
             PointerRecord.sk.between(low, high),
@@ -1087,7 +1077,7 @@ class DynamoStore(FloorStore):
             index = ReturnRecord.by_merchant
             hash_key = f"MERCHANT#{merchant_id}#RETURNS"
             range_attr = ReturnRecord.gsi3sk
-        cond = range_attr >= _iso(updated_since) if updated_since else None
+        cond = range_attr >= stored_time(updated_since) if updated_since else None
         result = index.query(
             hash_key,
             range_key_condition=cond,
@@ -1122,8 +1112,8 @@ class DynamoStore(FloorStore):
             status="pending",
             reason=reason,
             target=target,
-            created_at=_iso(now),
-            updated_at=_iso(now),
+            created_at=stored_time(now),
+            updated_at=stored_time(now),
             attempts=0,
             items=items,
             details=details or {},
@@ -1138,7 +1128,7 @@ class DynamoStore(FloorStore):
     def refund_attempt(self, return_id: str, refund_id: str, now: datetime) -> RefundRecord:
         rec = RefundRecord(pk=return_pk(return_id), sk=f"REFUND#{refund_id}")
         rec.update(
-            actions=[RefundRecord.attempts.add(1), RefundRecord.updated_at.set(_iso(now))],
+            actions=[RefundRecord.attempts.add(1), RefundRecord.updated_at.set(stored_time(now))],
             condition=RefundRecord.pk.exists(),
         )
         return rec
@@ -1183,8 +1173,8 @@ class DynamoStore(FloorStore):
         return PointerRecord(
             pk=f"EXPIRY#{due.astimezone(UTC).date().isoformat()}",
             sk=return_id,
-            data={"due": _iso(due)},
-            created_at=_iso(due),
+            data={"due": stored_time(due)},
+            created_at=stored_time(due),
         )
 
     def expiry_candidates(self, day: str) -> list[tuple[str, datetime]]:
@@ -1229,7 +1219,7 @@ class DynamoStore(FloorStore):
             PointerRecord(
                 pk=_tracking_poll_pk(carrier, return_id),
                 sk=return_id,
-                data={"tracking_number": tracking_number, "account": account, "polled_at": _iso(at)},
+                data={"tracking_number": tracking_number, "account": account, "polled_at": stored_time(at)},
             ).save(condition=PointerRecord.sk.exists())
         except PutError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
@@ -1271,7 +1261,7 @@ class DynamoStore(FloorStore):
         expires = (datetime.now().astimezone() + timedelta(seconds=ttl_seconds)) if ttl_seconds else None
         try:
             PointerRecord(
-                pk=pk, sk=sk, data=data, created_at=_iso(datetime.now().astimezone()), expires_at=expires
+                pk=pk, sk=sk, data=data, created_at=stored_time(datetime.now().astimezone()), expires_at=expires
             ).save(condition=PointerRecord.sk.does_not_exist())
         except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
@@ -1307,7 +1297,7 @@ class DynamoStore(FloorStore):
         except DoesNotExist:
             return None
         data = dict(rec.data or {})
-        return ShopOrderLink(str(data["order_number"]), _parse(data.get("shop_updated_at")))
+        return ShopOrderLink(str(data["order_number"]), parse_stored(data.get("shop_updated_at")))
 
     def put_shop_order(
         self, merchant_id: str, platform: str, external_id: str, order_number: str, shop_updated_at: datetime | None
@@ -1316,8 +1306,11 @@ class DynamoStore(FloorStore):
         PointerRecord(
             pk=self._shop_order_pk(merchant_id, platform, external_id),
             sk="SHOPORDER",
-            data={"order_number": order_number, "shop_updated_at": _iso(shop_updated_at) if shop_updated_at else None},
-            created_at=_iso(datetime.now(UTC)),
+            data={
+                "order_number": order_number,
+                "shop_updated_at": stored_time(shop_updated_at) if shop_updated_at else None,
+            },
+            created_at=stored_time(datetime.now(UTC)),
         ).save()
 
     def put_shop_fulfillment(
@@ -1328,7 +1321,7 @@ class DynamoStore(FloorStore):
             pk=self._shop_order_pk(merchant_id, platform, external_id),
             sk=f"FULFILLMENT#{fulfillment_id}",
             data={"lines": lines},
-            created_at=_iso(datetime.now(UTC)),
+            created_at=stored_time(datetime.now(UTC)),
         ).save()
 
     def get_shop_fulfillment(
@@ -1353,7 +1346,7 @@ class DynamoStore(FloorStore):
             sk="IMPORT",
             merchant_id=merchant_id,
             status=str(report["status"]),
-            created_at=_iso(created_at),
+            created_at=stored_time(created_at),
             report=report,
             expires_at=created_at + timedelta(days=keep_days),
         ).save()
@@ -1374,18 +1367,18 @@ class DynamoStore(FloorStore):
             sk="EXPORT",
             merchant_id=export.merchant_id,
             status=export.status,
-            created_at=_iso(export.created_at),
+            created_at=stored_time(export.created_at),
             details={
                 "kind": export.kind,
                 "format": export.format,
-                "created_from": _iso(export.created_from),
-                "created_to": _iso(export.created_to),
+                "created_from": stored_time(export.created_from),
+                "created_to": stored_time(export.created_to),
                 "attempts": export.attempts,
                 "upload_id": export.upload_id,
                 "rows": export.rows,
                 "size": export.size,
                 "error": export.error,
-                "completed_at": _iso(export.completed_at) if export.completed_at else None,
+                "completed_at": stored_time(export.completed_at) if export.completed_at else None,
             },
             expires_at=export.created_at + timedelta(days=keep_days),
         ).save()
@@ -1411,7 +1404,7 @@ class DynamoStore(FloorStore):
             rows=d.get("rows"),
             size=d.get("size"),
             error=d.get("error"),
-            completed_at=_parse(d.get("completed_at")),
+            completed_at=parse_stored(d.get("completed_at")),
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
+from chalicelib.adapters.dynamodb.keys import parse_stored, stored_time
 from chalicelib.adapters.dynamodb.models import DeliveryRecord, SubscriptionRecord
 from chalicelib.domain.errors import ConcurrentModification, NotFound
 from chalicelib.domain.subscriptions import Delivery, DeliveryStatus, Subscription
@@ -24,23 +25,13 @@ def deliveries_pk(merchant_id: str, subscription_id: str) -> str:
     return f"SUB#{merchant_id}#{subscription_id}"
 
 
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _parse(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-
-
 def _conditional_failed(exc: Exception) -> bool:
     cause = getattr(exc, "cause_response_code", None)
     return cause == "ConditionalCheckFailedException"
 
 
 def _subscription(rec: SubscriptionRecord) -> Subscription:
-    created = _parse(rec.created_at)
+    created = parse_stored(rec.created_at)
     assert created is not None
     return Subscription(
         id=rec.sk.removeprefix("SUB#"),
@@ -52,7 +43,7 @@ def _subscription(rec: SubscriptionRecord) -> Subscription:
 
 
 def _delivery(rec: DeliveryRecord) -> Delivery:
-    created = _parse(rec.created_at)
+    created = parse_stored(rec.created_at)
     assert created is not None
     return Delivery(
         id=rec.sk.removeprefix("DELIVERY#"),
@@ -66,8 +57,8 @@ def _delivery(rec: DeliveryRecord) -> Delivery:
         created_at=created,
         last_status_code=int(rec.last_status_code) if rec.last_status_code is not None else None,
         last_error=rec.last_error,
-        delivered_at=_parse(rec.delivered_at),
-        next_attempt_at=_parse(rec.next_attempt_at),
+        delivered_at=parse_stored(rec.delivered_at),
+        next_attempt_at=parse_stored(rec.next_attempt_at),
     )
 
 
@@ -80,7 +71,7 @@ class SubscriptionStore:
             merchant_id=sub.merchant_id,
             url=sub.url,
             events=list(sub.events),
-            created_at=_iso(sub.created_at),
+            created_at=stored_time(sub.created_at),
         ).save(condition=SubscriptionRecord.pk.does_not_exist())
 
     def list_subscriptions(self, merchant_id: str) -> list[Subscription]:
@@ -119,7 +110,7 @@ class SubscriptionStore:
                 payload=d.payload,
                 status=d.status.value,
                 attempts=d.attempts,
-                created_at=_iso(d.created_at),
+                created_at=stored_time(d.created_at),
                 expires_at=datetime.fromtimestamp(d.created_at.timestamp() + DELIVERY_TTL_SECONDS, UTC),
             ).save(condition=DeliveryRecord.pk.does_not_exist())
         except PutError as exc:
@@ -155,7 +146,7 @@ class SubscriptionStore:
             rec.update(
                 actions=[
                     DeliveryRecord.status.set(DeliveryStatus.PENDING.value),
-                    DeliveryRecord.next_attempt_at.set(_iso(at)),
+                    DeliveryRecord.next_attempt_at.set(stored_time(at)),
                 ],
                 condition=DeliveryRecord.pk.exists() & (DeliveryRecord.attempts == d.attempts),
             )
@@ -188,9 +179,9 @@ class SubscriptionStore:
         )
         actions.append(DeliveryRecord.last_error.set(error) if error else DeliveryRecord.last_error.remove())
         if status is DeliveryStatus.DELIVERED:
-            actions.append(DeliveryRecord.delivered_at.set(_iso(at)))
+            actions.append(DeliveryRecord.delivered_at.set(stored_time(at)))
         actions.append(
-            DeliveryRecord.next_attempt_at.set(_iso(next_attempt_at))
+            DeliveryRecord.next_attempt_at.set(stored_time(next_attempt_at))
             if next_attempt_at is not None
             else DeliveryRecord.next_attempt_at.remove()
         )
