@@ -23,6 +23,15 @@ class BusEvent:
     detail_type: str
     detail: dict[str, Any]
 
+    @classmethod
+    def from_envelope(cls, envelope: dict[str, Any]) -> BusEvent:
+        """The event as a rule delivers it to a queue (`detail-type`, `detail`; moto's delivery leaves out `account`,
+        so no strict envelope model). KeyError / ValueError when it is not one: the message is retried, then DLQ'd."""
+        detail_type, detail = envelope["detail-type"], envelope["detail"]
+        if not isinstance(detail, dict):
+            raise ValueError(f"{detail_type}: detail is not an object")
+        return cls(str(detail_type), detail)
+
 
 class EventBridgePublisher:
     def __init__(self, bus_name: str) -> None:

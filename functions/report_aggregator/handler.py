@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from chalicelib.adapters.event_bus import BusEvent
 from chalicelib.bootstrap import container
 from chalicelib.observability import logger
 from chalicelib.services.reports import aggregate
@@ -19,10 +20,8 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def record_handler(record: SQSRecord) -> str:
     """The body is the EventBridge event; only `detail-type` and `detail` are read (see functions/notifier)."""
-    event = json.loads(record.body)
-    event_type, detail = event["detail-type"], event["detail"]
-    if not isinstance(detail, dict):
-        raise ValueError(f"{event_type}: detail is not an object")
+    event = BusEvent.from_envelope(json.loads(record.body))
+    event_type, detail = event.detail_type, event.detail
     outcome = aggregate(container(), event_type, detail)
     logger.debug("report event handled", event_type=event_type, event_id=detail.get("event_id"), outcome=outcome)
     return outcome

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from chalicelib.adapters.event_bus import BusEvent
 from chalicelib.bootstrap import container
 from chalicelib.observability import logger
 from chalicelib.services.subscriptions import dispatch_event, parse_message, retry_delivery
@@ -43,11 +44,9 @@ def record_handler(record: SQSRecord) -> Any:
         outcome: Any = retry_delivery(container(), message, retries)
         logger.debug("webhook retry handled", outcome=outcome)
         return outcome
-    event_type, detail = message["detail-type"], message["detail"]
-    if not isinstance(detail, dict):
-        raise ValueError(f"{event_type}: detail is not an object")
-    outcome = dispatch_event(container(), event_type, detail, message.get("time"), retries)
-    logger.debug("webhook event handled", event_type=event_type, **outcome)
+    event = BusEvent.from_envelope(message)
+    outcome = dispatch_event(container(), event.detail_type, event.detail, message.get("time"), retries)
+    logger.debug("webhook event handled", event_type=event.detail_type, **outcome)
     return outcome
 
 
