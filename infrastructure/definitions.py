@@ -14,6 +14,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 STATEMACHINES = ROOT / "statemachines"
 
+#: The log level every deployed function runs at (POWERTOOLS_LOG_LEVEL). The test suite and the local stack run at
+#: this level too, so every log line the product writes in AWS is also written, and must not fail, in tests.
+LOG_LEVEL = "INFO"
+
 
 @dataclass(frozen=True)
 class Index:

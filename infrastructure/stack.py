@@ -189,6 +189,7 @@ class BoomerangStack(cdk.Stack):
             "REFUND_STATE_MACHINE_ARN": self.state_machine_arns[d.REFUND.name],
             "SECRETS_PREFIX": SECRETS_PREFIX,
             "SENDER_EMAIL": self.sender_email,
+            "POWERTOOLS_LOG_LEVEL": d.LOG_LEVEL,
             **({"PUBLIC_BASE_URL": public_base_url} if public_base_url else {}),
             # carriers' test endpoints unless the deploy says otherwise (cdk deploy -c carrierEnv=production)
             "CARRIER_ENV": "production" if self._context("carrierEnv", required=False) == "production" else "sandbox",

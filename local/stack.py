@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from infrastructure.definitions import LOG_LEVEL
 from local.emulation import PortInUse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +93,7 @@ def prepare_environment(args: argparse.Namespace, state_dir: Path) -> dict[str, 
     env.setdefault("POWERTOOLS_SERVICE_NAME", "boomerang")
     env.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Boomerang")
     env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    env.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+    env.setdefault("POWERTOOLS_LOG_LEVEL", LOG_LEVEL)  # the deployed level
 
     # The operator key must be known to seed and to print: a configured hash alone is not enough here.
     env.pop("OPERATOR_KEY_SHA256", None)

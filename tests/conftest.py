@@ -17,7 +17,9 @@ os.environ.update(
         "POWERTOOLS_SERVICE_NAME": "boomerang-tests",
         "POWERTOOLS_METRICS_NAMESPACE": "BoomerangTests",
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        # the deployed level (infrastructure/definitions.LOG_LEVEL, asserted in tests/infrastructure): a log call
+        # that fails only when its line is written must fail here too
+        "POWERTOOLS_LOG_LEVEL": "INFO",
         # botocore's account-based endpoints would send DynamoDB Streams calls where moto does not intercept them
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     }

@@ -237,7 +237,7 @@ def _take_order(
         merchant_id=merchant_id,
         platform=platform,
         external_id=mapped.external_id,
-        created=created,
+        outcome="created" if created else "updated",
         items=len(order.items),
         delivered_pieces=len(pieces),
     )

@@ -370,6 +370,8 @@ def test_every_lambda_gets_every_required_setting_and_secrets_only_as_references
         assert required <= set(env), f"{logical} misses settings {required - set(env)}"
         assert env["SENDER_EMAIL"] == SENDER
         assert env["SECRETS_PREFIX"] == SECRETS_PREFIX
+        # deployed at the level the suite runs at (tests/conftest.py), so no log line is first written in AWS
+        assert env["POWERTOOLS_LOG_LEVEL"] == d.LOG_LEVEL == os.environ["POWERTOOLS_LOG_LEVEL"]
         if logical != "APIHandler":
             # least privilege: the workflow functions authenticate nobody, so they get no API secrets
             assert not {"OPERATOR_KEY_SHA256", "PORTAL_TOKEN_SECRET", "EASYPOST_WEBHOOK_SECRET"} & set(env), logical
