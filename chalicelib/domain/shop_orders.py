@@ -24,6 +24,7 @@ CSV row and column) so that a merchant can find what to fix. Decisions (see docs
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from collections.abc import Callable
@@ -563,7 +564,8 @@ def _woo_line(line: dict[str, Any], idx: int, prices_include_tax: bool) -> dict[
     return {
         "line_item_id": line_id,
         "sku": _sku(line.get("sku"), ("variation", variation), ("product", product), ("line", line_id)),
-        "name": _clip(_text(line.get("name")) or line_id, TEXT_MAX),
+        # WordPress stores titles with HTML entities ("Shirt &ndash; Color: Black"); the customer reads text
+        "name": _clip(html.unescape(_text(line.get("name"))) or line_id, TEXT_MAX),
         "quantity": quantity,
         "unit_price": money(_cents(subtotal / quantity)),
         "paid_total": money(_cents(paid)),

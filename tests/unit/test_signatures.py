@@ -20,6 +20,9 @@ from chalicelib.domain.signatures import (
     verify_easypost,
     verify_sendcloud,
     verify_shippo,
+    verify_shopify,
+    verify_woocommerce,
+    woocommerce_signature,
 )
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors"
@@ -186,3 +189,27 @@ def test_shippo_header_parsing() -> None:
     assert parse_shippo_header(f"t={SHIPPO_T},v1=AB,v0=cd,v1=ef") == (SHIPPO_T, ["ab", "ef"])
     assert parse_shippo_header("t=\u0661\u0662,v1=ab") is None  # non-ASCII digits are not a timestamp
     assert parse_shippo_header("garbage") is None
+
+
+# ----- shop systems: the shops' own SDK and core test vectors (tests/fixtures/shops/SOURCES.md) ---------------------
+@pytest.mark.parametrize(
+    ("secret", "body", "signature"),
+    [
+        # Shopify/shopify-app-js, lib/webhooks/__tests__/validate.test.ts
+        ("test_secret_key", b'{"foo": "bar"}', "B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g="),
+        # Shopify/shopify-api-php, tests/Webhooks/RegistryTest.php (body json_encode(['foo' => 'bar']))
+        ("7008c5f4da4718b9b45d26d3fcbbb157", b'{"foo":"bar"}', "+R9TwYM4mbLTk3hEAOBkpA7zW2lc9vNFmVKs2u2jtyY="),
+    ],
+)
+def test_shopify_reproduces_shopifys_sdk_vectors(secret: str, body: bytes, signature: str) -> None:
+    assert verify_shopify(secret, body, signature)
+    assert not verify_shopify(secret, body + b" ", signature)
+    assert not verify_shopify(secret + "x", body, signature)
+
+
+def test_woocommerce_reproduces_woocommerce_cores_vector() -> None:
+    # woocommerce/woocommerce, tests/legacy/unit-tests/webhooks/crud.php test_generate_signature: a webhook with no
+    # secret set signs the payload 'secret' with the empty key
+    assert woocommerce_signature("", b"secret") == "GBDo00G55h6IiV+6CxqivQPLbI//KzaOZm747971tPs="
+    assert verify_woocommerce("", b"secret", "GBDo00G55h6IiV+6CxqivQPLbI//KzaOZm747971tPs=")
+    assert not verify_woocommerce("", b"secret!", "GBDo00G55h6IiV+6CxqivQPLbI//KzaOZm747971tPs=")
