@@ -165,6 +165,10 @@ class LocalStack:
         self.credentials_path.unlink(missing_ok=True)  # a stale file would claim readiness
         app_secrets = prepare_environment(self.args, self.state_dir)
 
+        from local import netwatch
+
+        netwatch.install()  # the security probes' connection audit and host table (only when asked for)
+
         from local.emulation import ensure_port_free, start_moto
 
         ensure_port_free(HOST, self.args.port, "API")
