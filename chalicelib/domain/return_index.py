@@ -12,12 +12,12 @@ holds at most 100 items); the list still finds it through `all`, `status=` and `
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.emails import email_digest
 from chalicelib.domain.returns import Return, ReturnStatus
 
 MAX_FACETS = 40
@@ -41,7 +41,7 @@ ATTENTION_KINDS = ("awaiting_feedback", "refund_failed", "carrier_exception")
 
 def email_key(email: str) -> str:
     """A customer's email as an index key: a hash, so that the index holds no address."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return email_digest(email)[:32]
 
 
 def attention(ret: Return) -> list[str]:

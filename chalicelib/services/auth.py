@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.bootstrap import Container
 from chalicelib.config import ConfigurationError
+from chalicelib.domain.emails import same_email
 from chalicelib.domain.errors import NotFound, RateLimited, Unauthorized
 from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.orders import Order
@@ -122,7 +123,7 @@ def verify_customer(c: Container, slug: str, order_number: str, email: str, clie
     merchant, order = None, None
     if merchant_id:
         merchant, order, _ = c.store.load_for_return_creation(merchant_id, order_number.strip())
-    if order is None or not hmac.compare_digest(order.email.strip().lower(), email.strip().lower()):
+    if order is None or not same_email(order.email, email):
         expires = datetime.fromtimestamp(window_start, tz=now.tzinfo) + WINDOW * 3
         c.store.increment(keys[order_scope][0], expires)
         c.store.increment(keys[ip_scope][0], expires)

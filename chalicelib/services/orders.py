@@ -8,6 +8,7 @@ from typing import Any
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain.addresses import Address
+from chalicelib.domain.emails import normalise_email
 from chalicelib.domain.errors import ConcurrentModification, ValidationFailed
 from chalicelib.domain.orders import Delivery, Order, OrderItem
 from chalicelib.services import reports
@@ -56,7 +57,7 @@ def upsert_order(
         order = Order(
             merchant_id=merchant_id,
             order_number=data["order_number"],
-            email=data["email"].strip().lower(),
+            email=normalise_email(data["email"]),
             currency=data["currency"],
             ordered_at=data["ordered_at"],
             shipping_address=Address.from_dict(data["shipping_address"]),
