@@ -6,20 +6,19 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import secrets
-from datetime import datetime, timedelta
+import time
 
 from chalicelib.bootstrap import Container
 from chalicelib.config import ConfigurationError
+from chalicelib.domain import attempts
+from chalicelib.domain.attempts import Claim
 from chalicelib.domain.emails import same_email
 from chalicelib.domain.errors import NotFound, RateLimited, Unauthorized
 from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.orders import Order
 from chalicelib.domain.tenants import Merchant, Principal
-
-ORDER_ATTEMPTS = 10
-CLIENT_ATTEMPTS = 50
-WINDOW = timedelta(minutes=15)
 
 
 def hash_key(key: str) -> str:
@@ -97,36 +96,54 @@ def open_portal_session(c: Container, slug: str, order_number: str, email: str, 
 
 
 def verify_customer(c: Container, slug: str, order_number: str, email: str, client_ip: str) -> tuple[Merchant, Order]:
-    """Order number + email -> (merchant, order). Wrong pairs are counted per order and per client address.
-    DynamoDB calls: the counters (one BatchGetItem), the slug (GetItem), merchant and order (one BatchGetItem).
-
-    Counters live in fixed 15-minute windows; the current and the previous window are summed, so every
-    stretch of 15 minutes is covered (a burst across a window boundary is still counted).
+    """Order number + email -> (merchant, order). Every attempt first claims room in its client's and its order's
+    counters (domain/attempts.py); a wrong pair keeps its claim (it counts for 15 minutes), a right one gives it back.
+    DynamoDB calls: the claim (one TransactWriteItems), the slug (GetItem), merchant and order (one BatchGetItem),
+    and for a right pair the release (one TransactWriteItems). A counter found full adds a prune or a second claim.
     """
-    now = c.now()
-    size = int(WINDOW.total_seconds())
-    window_start = int(now.timestamp()) // size * size
-    retry_after = max(1, window_start + size - int(now.timestamp()))
-    order_scope = f"order#{slug}#{hash_key(order_number.strip())[:32]}"
-    ip_scope = f"ip#{hash_key(client_ip)[:32]}"
-    keys = {
-        scope: [f"RATELIMIT#{scope}#{w}" for w in (window_start, window_start - size)]
-        for scope in (order_scope, ip_scope)
-    }
-    counts = c.store.counters([k for pair in keys.values() for k in pair])
-    failed_order = sum(counts.get(k, 0) for k in keys[order_scope])
-    failed_ip = sum(counts.get(k, 0) for k in keys[ip_scope])
-    if failed_order >= ORDER_ATTEMPTS or failed_ip >= CLIENT_ATTEMPTS:
-        raise RateLimited("too many failed attempts; try again later", retry_after=retry_after)
-
+    now_ms = int(c.now().timestamp() * 1000)
+    claims = _claim_attempt(c, slug, order_number, client_ip, now_ms)
     merchant_id = c.store.merchant_id_for_slug(slug)
     merchant, order = None, None
     if merchant_id:
         merchant, order, _ = c.store.load_for_return_creation(merchant_id, order_number.strip())
     if order is None or not same_email(order.email, email):
-        expires = datetime.fromtimestamp(window_start, tz=now.tzinfo) + WINDOW * 3
-        c.store.increment(keys[order_scope][0], expires)
-        c.store.increment(keys[ip_scope][0], expires)
         raise NotFound("no order matches this order number and email address")
     assert merchant is not None
+    c.store.release_attempt(claims)
     return merchant, order
+
+
+def _claim_attempt(c: Container, slug: str, order_number: str, client_ip: str, now_ms: int) -> list[Claim]:
+    """Room for this attempt in its client's counter and in its order's (the pool open to every client while it has
+    room, else the one for clients new to the order), or RateLimited saying when there will be room."""
+    client = attempts.client_hash(client_ip)
+    entry = secrets.token_hex(8)
+    client_claim = Claim(f"RATELIMIT#client#{client}", attempts.ANY_CLIENT, attempts.CLIENT_ATTEMPTS, entry)
+    order_key = f"RATELIMIT#order#{slug}#{hash_key(order_number.strip())[:32]}"
+    any_client = Claim(order_key, attempts.ANY_CLIENT, attempts.ORDER_ATTEMPTS, entry, client=client)
+    new_client = Claim(
+        order_key, attempts.NEW_CLIENT, attempts.NEW_CLIENT_ATTEMPTS, entry, client=client, client_must_be_new=True
+    )
+    seen: dict[str, attempts.CounterState] = {}
+    for _try in range(4):
+        order_state = seen.get(order_key)
+        order_claim = any_client
+        if order_state and not order_state.has_room(attempts.ANY_CLIENT, attempts.ORDER_ATTEMPTS, now_ms):
+            order_claim = new_client
+        result = c.store.claim_attempt([client_claim, order_claim], now_ms, now_ms + attempts.WINDOW_MS)
+        if result.admitted:
+            return [client_claim, order_claim]
+        if result.contended:
+            time.sleep(random.uniform(0.01, 0.05))  # jitter against a concurrent writer
+            continue
+        seen.update(result.full)
+        for key, state in result.full.items():
+            c.store.prune_attempts(key, state, now_ms)
+        client_state, order_state = seen.get(client_claim.key), seen.get(order_key)
+        at = attempts.admitted_at(client_state, order_state, client, now_ms)
+        if at > now_ms:
+            raise RateLimited(
+                "too many failed attempts; try again later", retry_after=attempts.retry_after_seconds(at, now_ms)
+            )
+    raise RateLimited("too many attempts at once; try again later", retry_after=1)

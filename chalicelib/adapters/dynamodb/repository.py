@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
@@ -34,6 +35,7 @@ from chalicelib.adapters.dynamodb.models import (
 from chalicelib.adapters.dynamodb.outbox import bus_event, outbox_attributes
 from chalicelib.adapters.event_bus import BusEvent
 from chalicelib.domain.addresses import Address
+from chalicelib.domain.attempts import Claim, ClaimResult, CounterState
 from chalicelib.domain.checklists import NO_CHECKLISTS, Checklists
 from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Conflict, NotFound
 from chalicelib.domain.exports import Export
@@ -1283,6 +1285,151 @@ class DynamoStore(FloorStore):
             actions=[CounterRecord.hits.add(1), CounterRecord.expires_at.set(expires_at)]
         )
 
+    # Portal attempts (domain/attempts.py): one item per counter, an entry per attempt let through (`<pool>_<id>`:
+    # until, ms), the pool's entry count (`<pool>n`), per client on an order's counter its outstanding attempts
+    # (`c_<client>`) and until when its latest counts (`t_<client>`); `expires_at` (TTL) after the latest entry.
+    def claim_attempt(self, claims: list[Claim], now_ms: int, until_ms: int) -> ClaimResult:
+        """Room for one attempt in every counter, or in none: one TransactWriteItems of conditional updates (each
+        adds this attempt's entry only while its pool holds fewer entries than its limit). A counter without room
+        comes back as read (ALL_OLD), for the caller to prune or to say when to come back."""
+        table = ReturnRecord.Meta.table_name
+        items = []
+        for claim in claims:
+            names = {"#e": f"{claim.pool}_{claim.entry}", "#n": f"{claim.pool}n", "#x": "expires_at"}
+            values: dict[str, Any] = {
+                ":u": {"N": str(until_ms)},
+                ":one": {"N": "1"},
+                ":lim": {"N": str(claim.limit)},
+                ":ttl": {"N": str(until_ms // 1000 + 60)},
+            }
+            sets, adds = ["#e = :u", "#x = :ttl"], ["#n :one"]
+            condition = "(attribute_not_exists(#n) OR #n < :lim)"
+            if claim.client:
+                names |= {"#c": f"c_{claim.client}", "#t": f"t_{claim.client}"}
+                sets.append("#t = :u")
+                if claim.client_must_be_new:
+                    sets.append("#c = :one")
+                    condition += " AND (attribute_not_exists(#c) OR #c <= :zero OR #t <= :now)"
+                    values |= {":zero": {"N": "0"}, ":now": {"N": str(now_ms)}}
+                else:
+                    adds.append("#c :one")
+            items.append(
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": claim.key}, "sk": {"S": "RATELIMIT"}},
+                        "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        try:
+            _client().transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            full = {
+                claims[idx].key: _counter_state(reason.get("Item") or {})
+                for idx, reason in enumerate(reasons)
+                if reason.get("Code") == "ConditionalCheckFailed"
+            }
+            if full:
+                return ClaimResult(admitted=False, full=full)
+            if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
+                return ClaimResult(admitted=False, contended=True)
+            raise
+        return ClaimResult(admitted=True)
+
+    def release_attempt(self, claims: list[Claim]) -> None:
+        """An attempt that succeeded stops counting: its entries removed (one TransactWriteItems; an entry already
+        gone, pruned after its window, is skipped)."""
+        table = ReturnRecord.Meta.table_name
+        updates = []
+        for claim in claims:
+            names = {"#e": f"{claim.pool}_{claim.entry}", "#n": f"{claim.pool}n"}
+            adds = ["#n :minus"]
+            if claim.client:
+                names["#c"] = f"c_{claim.client}"
+                adds.append("#c :minus")
+            updates.append(
+                {
+                    "TableName": table,
+                    "Key": {"pk": {"S": claim.key}, "sk": {"S": "RATELIMIT"}},
+                    "UpdateExpression": f"REMOVE #e ADD {', '.join(adds)}",
+                    "ConditionExpression": "attribute_exists(#e)",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+                }
+            )
+        for _attempt in range(3):
+            try:
+                _client().transact_write_items(TransactItems=[{"Update": u} for u in updates])
+                return
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                if not any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+                    continue  # a concurrent writer: again
+            for update in updates:  # some entry is gone: release the others one by one
+                try:
+                    _client().update_item(**update)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                        raise
+            return
+        raise ConcurrentModification("the attempt counters stayed contended")
+
+    def prune_attempts(self, key: str, state: CounterState, now_ms: int) -> bool:
+        """Remove what no longer counts from a counter (at most 60 entries and 20 clients per call, to keep the
+        expression small), under the condition that each removed value still has stopped counting. False: nothing
+        to remove, or a concurrent writer changed it (read it again by claiming)."""
+        stale_entries, stale_clients = state.stale(now_ms)
+        names: dict[str, str] = {}
+        removes: list[str] = []
+        conditions: list[str] = []
+        adds: list[str] = []
+        values: dict[str, Any] = {":now": {"N": str(now_ms)}}
+        budget = 60
+        for pool, entries in sorted(stale_entries.items()):
+            taken = entries[:budget]
+            budget -= len(taken)
+            for entry in taken:
+                ref = f"#a{len(names)}"
+                names[ref] = f"{pool}_{entry}"
+                removes.append(ref)
+                conditions.append(f"{ref} <= :now")
+            if taken:
+                names[f"#n{pool}"] = f"{pool}n"
+                values[f":d{pool}"] = {"N": str(-len(taken))}
+                adds.append(f"#n{pool} :d{pool}")
+        for client in stale_clients[:20]:
+            c_ref, t_ref = f"#a{len(names)}", f"#a{len(names) + 1}"
+            names |= {c_ref: f"c_{client}", t_ref: f"t_{client}"}
+            removes += [c_ref, t_ref]
+            conditions.append(f"{t_ref} <= :now")
+        if not removes:
+            return False
+        expression = f"REMOVE {', '.join(removes)}" + (f" ADD {', '.join(adds)}" if adds else "")
+        try:
+            _client().update_item(
+                TableName=ReturnRecord.Meta.table_name,
+                Key={"pk": {"S": key}, "sk": {"S": "RATELIMIT"}},
+                UpdateExpression=expression,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     # ----- shop orders (webhooks) -------------------------------------------------------------------------
     @staticmethod
     def _shop_order_pk(merchant_id: str, platform: str, external_id: str) -> str:
@@ -1422,6 +1569,26 @@ def _client() -> Any:
 
 def _index_pk(merchant_id: str, facet: str) -> str:
     return f"RIDX#{merchant_id}#{facet}"
+
+
+def _counter_state(item: dict[str, Any]) -> CounterState:
+    """An attempt counter item (raw attributes) as domain/attempts.CounterState."""
+    state = CounterState()
+    outstanding: dict[str, int] = {}
+    until: dict[str, int] = {}
+    for name, value in item.items():
+        prefix, sep, rest = name.partition("_")
+        if not sep or "N" not in value:
+            continue
+        number = int(Decimal(value["N"]))
+        if prefix == "c":
+            outstanding[rest] = number
+        elif prefix == "t":
+            until[rest] = number
+        elif len(prefix) == 1:
+            state.pools.setdefault(prefix, {})[rest] = number
+    state.clients = {client: (outstanding.get(client, 0), at) for client, at in until.items()}
+    return state
 
 
 def _batch_get(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
