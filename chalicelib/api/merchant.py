@@ -92,7 +92,7 @@ def templates(call: Call) -> dict[str, Any]:
     tag="settings",
     auth=MERCHANT,
     body=s.GuidelineTestIn,
-    errors=(401, 403, 422),
+    errors=(401, 403, 422, 429),
 )
 def test_guidelines(call: Call) -> dict[str, Any]:
     from chalicelib.services import tenants

@@ -5,6 +5,10 @@ A merchant's checklists are one settings document (`PUT /v1/settings/checklists`
 is checked against them: required answers present, answers of the right type and among the options, and a photo where
 an answer requires one. CEL expressions are compiled once per expression (`guidelines._compiled`, an LRU cache) and
 evaluated with one `cel.Context` per item; `cel` itself is imported lazily, as in guidelines.
+
+As with guideline rules, an `applies_to` whose estimated worst-case cost is over the budget
+(chalicelib/domain/expression_cost.py) is refused when saved, and one stored before the estimate existed never runs
+(`Checklists.skipped`: it does not apply); the item is cut to the bounded sizes before evaluation.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, cast
 
 from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.expression_cost import bounded, cost_errors, over_budget
 from chalicelib.domain.guidelines import _compiled
 
 QuestionType = Literal["bool", "enum", "text"]
@@ -107,6 +113,12 @@ class Checklists:
     def to_dict(self) -> dict[str, Any]:
         return {"checklists": [c.to_dict() for c in self.checklists], "version": self.version}
 
+    @cached_property
+    def skipped(self) -> tuple[int, ...]:
+        """Indexes of the checklists whose `applies_to` is over the cost budget (stored before it existed): they
+        never run, nor apply."""
+        return over_budget([c.applies_to for c in self.checklists])
+
 
 NO_CHECKLISTS = Checklists()
 
@@ -117,9 +129,12 @@ def check_compiles(checklists_dict: dict[str, Any]) -> None:
 
     An `applies_to` that does not compile, a question type other than bool/enum/text, an enum without options (or
     options on a non-enum question), a `photo_required_when` value that is not a possible answer, and a question key
-    used twice within one checklist. `loc` is relative to the body, e.g. `["checklists", 0, "applies_to"]`.
+    used twice within one checklist, and an `applies_to` too expensive to evaluate (its estimated worst-case cost
+    over the budget, alone or with the ones before it). `loc` is relative to the body, e.g.
+    `["checklists", 0, "applies_to"]`.
     """
     errors: list[dict[str, Any]] = []
+    costed: list[tuple[list[str | int], str, str]] = []
     checklists = checklists_dict.get("checklists")
     if not isinstance(checklists, list):
         raise ValidationFailed.at(["checklists"], "checklists must be a list")
@@ -129,7 +144,10 @@ def check_compiles(checklists_dict: dict[str, Any]) -> None:
             errors.append(_error(loc, "a checklist must be an object"))
             continue
         name = checklist.get("name")
-        errors.extend(_applies_to_errors(loc, name, checklist.get("applies_to")))
+        applies_errors = _applies_to_errors(loc, name, checklist.get("applies_to"))
+        errors.extend(applies_errors)
+        if not applies_errors:
+            costed.append(([*loc, "applies_to"], str(name), checklist["applies_to"]))
         questions = checklist.get("questions")
         if not isinstance(questions, list):
             errors.append(_error([*loc, "questions"], f"checklist '{name}': questions must be a list"))
@@ -146,8 +164,9 @@ def check_compiles(checklists_dict: dict[str, Any]) -> None:
                 if key in seen:
                     errors.append(_error([*q_loc, "key"], f"checklist '{name}': question key '{key}' is used twice"))
                 seen.add(key)
+    errors.extend(cost_errors(costed, "checklist"))
     if errors:
-        raise ValidationFailed("a checklist is not valid", errors)
+        raise ValidationFailed(f"a checklist is not valid: {errors[0]['msg']}", errors)
 
 
 def _applies_to_errors(loc: list[str | int], name: Any, applies_to: Any) -> list[dict[str, Any]]:
@@ -198,13 +217,17 @@ def questions_for(checklists: Checklists, item: dict[str, Any]) -> list[Question
     """The questions for `item` ({sku, tags, unit_price (float), quantity, reason}), in checklist order.
 
     Every checklist whose `applies_to` evaluates to true contributes; an expression that fails (missing data, wrong
-    types) or yields a non-bool does not apply. A key asked by two checklists is asked once, as the first asks it.
+    types), yields a non-bool or is over the cost budget does not apply. A key asked by two checklists is asked
+    once, as the first asks it.
     """
     import cel  # lazy: see guidelines
 
-    ctx = cel.Context(variables={"item": item})
+    ctx = cel.Context(variables=bounded({"item": item}))
     merged: dict[str, Question] = {}
-    for checklist in checklists.checklists:
+    skipped = checklists.skipped
+    for idx, checklist in enumerate(checklists.checklists):
+        if idx in skipped:
+            continue
         try:
             applies = _compiled(checklist.applies_to).execute(ctx)
         except _CEL_RUNTIME_ERRORS:

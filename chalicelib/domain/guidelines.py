@@ -1,6 +1,11 @@
 """Merchant guidelines: ordered CEL rules that grade an item and pick its disposition.
 
 `common-expression-language` is imported lazily (about 0.2 s): only where rules are compiled or run.
+
+The library has no cost limit and cannot be interrupted, so a rule's worst-case cost is estimated before it runs
+(chalicelib/domain/expression_cost.py): a rule over the budget is refused when saved or tried (`check_rules`), and
+one stored before the estimate existed never runs (`Guideline.skipped`: it does not match). The variables are cut to
+the sizes the estimate assumes before every evaluation.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.expression_cost import MAX_STRING, bound_value, bounded, cost_errors, is_container, over_budget
 from chalicelib.domain.returns import Disposition, Grade
 
 
@@ -58,9 +64,20 @@ class Guideline:
         return tuple(r.when for r in self.rules)
 
     @cached_property
+    def skipped(self) -> tuple[int, ...]:
+        """Indexes of the rules over the cost budget (stored before it existed): they never run, nor match."""
+        return over_budget(self.expressions)
+
+    @cached_property
+    def runnable(self) -> tuple[str, ...]:
+        """The expressions that run: a rule over the budget is `false`."""
+        skipped = set(self.skipped)
+        return tuple("false" if idx in skipped else expr for idx, expr in enumerate(self.expressions))
+
+    @cached_property
     def plan(self) -> _Plan:
         """The compiled evaluation plan (CEL compiled once per expression, reused for every item)."""
-        return _plan(self.expressions)
+        return _plan(self.runnable)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,8 +108,7 @@ def _compiled(expr: str) -> Any:
     return cel.compile(expr)
 
 
-def check_compiles(rules: list[dict[str, Any]]) -> None:
-    """Raise ValidationFailed naming every rule whose `when` does not compile."""
+def _compile_errors(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     errors = []
     for idx, rule in enumerate(rules):
         try:
@@ -100,8 +116,25 @@ def check_compiles(rules: list[dict[str, Any]]) -> None:
         except (ValueError, RuntimeError) as exc:
             first_line = str(exc).splitlines()[0] if str(exc) else "does not compile"
             errors.append({"loc": ["rules", idx, "when"], "msg": f"rule '{rule['name']}': {first_line}"})
+    return errors
+
+
+def check_compiles(rules: list[dict[str, Any]]) -> None:
+    """Raise ValidationFailed naming every rule whose `when` does not compile."""
+    errors = _compile_errors(rules)
     if errors:
         raise ValidationFailed("a guideline rule does not compile", errors)
+
+
+def check_rules(rules: list[dict[str, Any]]) -> None:
+    """Raise ValidationFailed naming every rule whose `when` does not compile or is too expensive to evaluate
+    (its estimated worst-case cost over the budget, alone or with the rules before it)."""
+    errors = _compile_errors(rules)
+    if errors:
+        raise ValidationFailed("a guideline rule does not compile", errors)
+    errors = cost_errors(((["rules", idx, "when"], r["name"], r["when"]) for idx, r in enumerate(rules)), "rule")
+    if errors:
+        raise ValidationFailed(f"a guideline rule is too expensive: {errors[0]['msg']}", errors)
 
 
 @dataclass(frozen=True)
@@ -211,18 +244,25 @@ def _plan(expressions: tuple[str, ...], flatten: bool = True) -> _Plan:
 
 
 def _variables(plan: _Plan, data: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The CEL variables of `plan`, cut to the bounds the cost estimate assumes (expression_cost.bounded)."""
     if plan.flat:
         scalars: dict[str, Any] = {}
         for var, name, flat_name in plan.names:
             values = data[var]
-            if name in values:
-                scalars[flat_name] = values[name]
+            if name not in values:
+                continue
+            value = values[name]
+            kind = type(value)  # the common scalars inline: this runs for every field of every item
+            if kind is bool or kind is float or kind is int or (kind is str and len(value) <= MAX_STRING):
+                scalars[flat_name] = value
+            elif var != "checks" or not is_container(value):
+                scalars[flat_name] = bound_value(value)
         return scalars
     out: dict[str, Any] = {}
     for var in _VARS:
         fields = plan.restrict[var]
         out[var] = data[var] if fields is None else {k: v for k, v in data[var].items() if k in fields}
-    return out
+    return bounded(out)
 
 
 def classify(
@@ -233,10 +273,11 @@ def classify(
     order: dict[str, Any],
     flatten: bool = True,
 ) -> Classification:
-    """First rule that evaluates to true wins; a rule failing on missing data does not match."""
+    """First rule that evaluates to true wins; a rule failing on missing data, or over the cost budget, does not
+    match. The variables are cut to the bounds of chalicelib/domain/expression_cost.py first."""
     import cel
 
-    plan = guideline.plan if flatten else _plan(guideline.expressions, False)
+    plan = guideline.plan if flatten else _plan(guideline.runnable, False)
     ctx = cel.Context(variables=_variables(plan, {"item": item, "checks": checks, "order": order}))
     for idx, (rule, program) in enumerate(zip(guideline.rules, plan.programs, strict=True)):
         try:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.checklists import Checklists
-from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.guidelines import Guideline, check_compiles
+from chalicelib.domain.errors import RateLimited, ValidationFailed
+from chalicelib.domain.guidelines import Guideline, check_rules
 from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.routing import Routing
 from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Warehouse
 from chalicelib.services.auth import new_api_key
 
 WEBHOOK_SECRET = "refund-webhook-secret"  # noqa: S105 (a parameter name, not a secret)
+DRY_RUNS_PER_WINDOW = 60  # guideline dry runs per merchant per minute
+DRY_RUN_WINDOW_SECONDS = 60
 
 
 def create_warehouse(c: Container, name: str, address: dict[str, str]) -> tuple[Warehouse, str, str]:
@@ -64,7 +67,7 @@ def put_policy(c: Container, merchant_id: str, policy: dict[str, Any]) -> Return
 
 
 def put_guidelines(c: Container, merchant_id: str, guideline: dict[str, Any]) -> Guideline:
-    check_compiles(guideline.get("rules", []))
+    check_rules(guideline.get("rules", []))
     current = c.store.get_merchant(merchant_id).guideline
     parsed = Guideline.from_dict({**guideline, "version": current.version + 1})
     c.store.update_merchant_settings(merchant_id, guideline=parsed.to_dict())
@@ -102,16 +105,33 @@ def put_refund_settings(c: Container, merchant_id: str, settings: dict[str, Any]
 
 
 def dry_run(c: Container, merchant_id: str, sample: dict[str, Any], guideline: dict[str, Any] | None) -> dict[str, Any]:
-    """Classify a sample item with the saved guideline (or one given to try); nothing is stored."""
+    """Classify a sample item with the saved guideline (or one given to try); nothing is stored.
+
+    At most DRY_RUNS_PER_WINDOW per merchant and minute (fixed windows; 429 with the seconds to the window's end).
+    A rule over the cost budget is 422, also in a saved guideline (stored before the budget; it never matches).
+    """
     from chalicelib.domain.guidelines import classify
 
+    _count_dry_run(c, merchant_id)
     if guideline is not None:
-        check_compiles(guideline.get("rules", []))
+        check_rules(guideline.get("rules", []))
         parsed = Guideline.from_dict(guideline)
     else:
         parsed = c.store.get_merchant(merchant_id).guideline
+        check_rules(parsed.to_dict()["rules"])
     result = classify(parsed, item=sample["item"], checks=sample.get("checks") or {}, order=sample["order"])
     return {**result.to_dict(), "guideline_version": parsed.version if guideline is None else None}
+
+
+def _count_dry_run(c: Container, merchant_id: str) -> None:
+    now = int(c.now().timestamp())
+    window = now // DRY_RUN_WINDOW_SECONDS * DRY_RUN_WINDOW_SECONDS
+    expires = datetime.fromtimestamp(window + 2 * DRY_RUN_WINDOW_SECONDS, tz=UTC)
+    if not c.store.count_within(f"RATELIMIT#dryrun#{merchant_id}#{window}", DRY_RUNS_PER_WINDOW, expires):
+        raise RateLimited(
+            f"at most {DRY_RUNS_PER_WINDOW} guideline dry runs a minute; try again later",
+            retry_after=max(1, window + DRY_RUN_WINDOW_SECONDS - now),
+        )
 
 
 def put_checklists(c: Container, merchant_id: str, data: dict[str, Any]) -> Checklists:

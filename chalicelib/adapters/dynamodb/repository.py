@@ -847,6 +847,20 @@ class DynamoStore(FloorStore):
                 raise NotFound(f"merchant '{merchant_id}' not found") from None
             raise
 
+    def count_within(self, key: str, limit: int, expires_at: datetime) -> bool:
+        """Count one call on the counter `key` (a RATELIMIT item) unless it already counts `limit`: True if counted.
+        Check and count are one conditional UpdateItem, so parallel calls can never pass the limit together."""
+        try:
+            CounterRecord(pk=key, sk="RATELIMIT").update(
+                actions=[CounterRecord.hits.add(1), CounterRecord.expires_at.set(expires_at)],
+                condition=CounterRecord.hits.does_not_exist() | (CounterRecord.hits < limit),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     # ----- orders -------------------------------------------------------------------------------------------
     def get_order(self, merchant_id: str, order_number: str) -> Order | None:
         try:
