@@ -24,6 +24,7 @@ class Index:
     name: str
     pk: str
     sk: str
+    projection: str = "ALL"  # or KEYS_ONLY
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ TABLE = Table(
         Index("gsi1", "gsi1pk", "gsi1sk"),
         Index("gsi2", "gsi2pk", "gsi2sk"),
         Index("gsi3", "gsi3pk", "gsi3sk"),
+        # the sweeper's: records still owing a final state, by due time (chalicelib/adapters/dynamodb/due.py)
+        Index("gsi4", "gsi4pk", "gsi4sk", projection="KEYS_ONLY"),
     ),
     ttl_attribute="expires_at",
     stream_view_type="NEW_IMAGE",
@@ -252,7 +255,8 @@ class Function:
     # export_files (multipart uploads under EXPORT_PREFIX only), export_queue (send to EXPORT_QUEUE),
     # carrier_credentials (read the carriers' API credentials: SSM parameters under <prefix>/carriers/)
     # subscription_secrets (read webhook subscriptions' secrets: <prefix>/merchants/*/subscription-*),
-    # webhook_queue (send to WEBHOOK_QUEUE: the dispatcher's retries)
+    # webhook_queue (send to WEBHOOK_QUEUE: the dispatcher's retries),
+    # refund_workflow (start executions of the REFUND state machine only)
     needs: tuple[str, ...] = ()
     schedule: str | None = None  # an EventBridge schedule expression ("rate(1 hour)", "cron(...)"): run on it
 
@@ -295,6 +299,15 @@ FUNCTIONS = (
     ),
     # merchants' webhooks: up to 20 subscriptions per event, 10 s each (WEBHOOK_QUEUE's visibility is beyond this)
     Function("webhook_dispatcher", timeout_seconds=600, needs=("table", "subscription_secrets", "webhook_queue")),
+    # records stuck short of a final state (chalicelib/domain/sweeping.py): queues webhook retries and exports again,
+    # starts refund workflows (or fails the refund, asking the shop first and telling the merchant, like
+    # refund_failed), sends withdrawal acknowledgements
+    Function(
+        "sweeper",
+        timeout_seconds=300,
+        needs=("table", "secrets", "mail", "webhook_queue", "export_queue", "refund_workflow"),
+        schedule="rate(5 minutes)",
+    ),
     # OUTBOX's consumer: reads the table's stream (granted with its event source) and puts events on the bus, no more
     Function("event_publisher", timeout_seconds=60, memory_mb=256, needs=("events",)),
 )

@@ -235,7 +235,7 @@ class BoomerangStack(cdk.Stack):
                 index_name=index.name,
                 partition_key=dynamodb.Attribute(name=index.pk, type=dynamodb.AttributeType.STRING),
                 sort_key=dynamodb.Attribute(name=index.sk, type=dynamodb.AttributeType.STRING),
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType[index.projection],
             )
         return table
 
@@ -469,6 +469,12 @@ class BoomerangStack(cdk.Stack):
                     actions=["states:StartExecution"], resources=sorted(self.state_machine_arns.values(), key=str)
                 ),
                 iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[processing_arn]),
+            ],
+            # The sweeper starts a refund's workflow that never started (by the refund's name: idempotent).
+            "refund_workflow": lambda: [
+                iam.PolicyStatement(
+                    actions=["states:StartExecution"], resources=[self.state_machine_arns[d.REFUND.name]]
+                )
             ],
             "secrets": lambda: [
                 iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.merchant_secrets_arn])

@@ -148,7 +148,7 @@ def provision(
                     {"AttributeName": i.pk, "KeyType": "HASH"},
                     {"AttributeName": i.sk, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": i.projection},
             }
             for i in t.indexes
         ],

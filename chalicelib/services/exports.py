@@ -8,12 +8,17 @@ stays about one part plus one page of ids and one batch of returns, whatever the
 
 Idempotent per export: a message for a ready (or failed) export does nothing; a run that crashed is started again
 from the beginning (its multipart upload aborted first), and after MAX_ATTEMPTS runs the export is failed.
+
+Always final: a pending export is in the sweeper's index (chalicelib/domain/sweeping.py). An export whose message
+was never queued (or went to the DLQ) is queued again by the sweeper (`redrive_export`), and failed after
+MAX_REDRIVES redrives without an outcome.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +48,12 @@ def request_export(
         created_to=created_to,
         created_at=c.now(),
     )
-    c.store.save_export(export)
-    c.export_queue.enqueue(merchant_id, export.id)
+    c.store.save_export(export, now=export.created_at)
+    try:
+        c.export_queue.enqueue(merchant_id, export.id)
+    except Exception:
+        # The export is recorded (pending, in the sweeper's index): the sweeper queues it again once it is due.
+        logger.exception("export not queued; the sweeper will queue it", merchant_id=merchant_id, export_id=export.id)
     logger.info("export requested", merchant_id=merchant_id, export_id=export.id, kind=kind)
     return {"id": export.id, "status": export.status}
 
@@ -101,7 +110,7 @@ def run_export(c: Container, merchant_id: str, export_id: str, *, part_size: int
     if export.upload_id:  # an earlier run crashed mid-way: start again from a clean slate
         files.abort_multipart(export.key, export.upload_id)
     export = export.started(files.start_multipart(export.key, ex.CONTENT_TYPE))
-    c.store.save_export(export)
+    c.store.save_export(export, now=c.now())
     upload_id = export.upload_id
     assert upload_id is not None
     try:
@@ -115,7 +124,7 @@ def run_export(c: Container, merchant_id: str, export_id: str, *, part_size: int
     except Exception as exc:
         files.abort_multipart(export.key, upload_id)
         export = export.crashed(f"{type(exc).__name__}: the export could not be written", c.now())
-        c.store.save_export(export)
+        c.store.save_export(export, now=c.now())
         logger.exception("export failed", export_id=export_id, attempts=export.attempts, status=export.status)
         if export.status == "failed":
             return export  # for good: the message is done
@@ -130,3 +139,27 @@ def handle_message(c: Container, body: str, *, part_size: int = ex.PART_SIZE) ->
     """One SQS message of the export queue: `{"merchant_id", "export_id"}`."""
     message = json.loads(body)
     return run_export(c, str(message["merchant_id"]), str(message["export_id"]), part_size=part_size)
+
+
+def redrive_export(c: Container, due: Any) -> str:
+    """The sweeper's part (chalicelib/services/sweeper.py): a pending export past its due time is queued again (its
+    claim first, so a second sweeper does nothing), or failed when redrives did not help."""
+    from chalicelib.adapters.dynamodb.due import claim
+    from chalicelib.domain import sweeping
+
+    merchant_id, export_id = due.pk.removeprefix("EXPORT#").split("#", 1)
+    export = c.store.get_export(merchant_id, export_id)
+    if export.done:
+        return "done"
+    now = c.now()
+    if sweeping.exhausted("export", due.redrives):
+        failed = replace(export, status="failed", error="the export could not be run", upload_id=None, completed_at=now)
+        if not c.store.save_export(failed, claimed=due):
+            return "moved on"  # a part upload left behind is aborted by the bucket's lifecycle rule
+        logger.warning("export failed by the sweeper", export_id=export_id, redrives=due.redrives)
+        return "failed"
+    if not claim(due, now + sweeping.backoff("export", due.redrives)):
+        return "moved on"
+    c.export_queue.enqueue(merchant_id, export_id)
+    logger.info("export queued again", export_id=export_id, redrives=due.redrives + 1)
+    return "queued"

@@ -157,7 +157,41 @@ def _refund_items(ret: Return, order: Order | None, allocation: RefundAllocation
 
 
 def _start(c: Container, refund_id: str, return_id: str) -> None:
+    """Start the refund's workflow, named after the refund (a second start is harmless). The refund is committed
+    already: when the start fails it stays pending in the sweeper's index, and the sweeper starts it once due
+    (`redrive_refund`), so the click is answered 202 all the same."""
+    try:
+        c.workflows.start_refund(refund_id, {"return_id": return_id, "refund_id": refund_id})
+    except Exception:
+        logger.exception("refund workflow not started; the sweeper will start it", refund_id=refund_id)
+
+
+def redrive_refund(c: Container, due: Any) -> str:
+    """The sweeper's part (chalicelib/services/sweeper.py) for a refund still pending past its due time: its workflow
+    is started (by the same name and input: nothing happens if it runs or ran), until the refund's deadline is long
+    past; then no workflow will settle it any more and it is failed here (record_refund_result: a shop is asked
+    first, the held share is released), so the merchant can click again."""
+    from chalicelib.adapters.dynamodb.due import claim
+    from chalicelib.domain import sweeping
+
+    return_id = due.pk.removeprefix("RETURN#")
+    refund_id = due.sk.removeprefix("REFUND#")
+    rec = c.store.get_refund(return_id, refund_id)
+    if rec.status != "pending":
+        return "done"
+    now = c.now()
+    give_up_at = sweeping.refund_give_up_at(_parse_time(rec.created_at), c.settings.refund_deadline_seconds)
+    if now >= give_up_at:
+        outcome = record_refund_result(
+            c, return_id, refund_id, succeeded=False, error="the refund workflow ended without an outcome"
+        )
+        logger.warning("refund failed by the sweeper", return_id=return_id, refund_id=refund_id)
+        return str(outcome["status"])
+    if not claim(due, min(now + sweeping.backoff("refund", due.redrives), give_up_at)):
+        return "moved on"
     c.workflows.start_refund(refund_id, {"return_id": return_id, "refund_id": refund_id})
+    logger.info("refund workflow started by the sweeper", return_id=return_id, refund_id=refund_id)
+    return "started"
 
 
 def auto_refund(c: Container, return_id: str) -> dict[str, Any]:

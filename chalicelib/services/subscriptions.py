@@ -3,8 +3,9 @@
 
 Fed by functions/webhook_dispatcher with the events the bus routes to the webhook queue
 (infrastructure/definitions.WEBHOOK_EVENTS); retries are messages on that queue with DelaySeconds (a wait longer than
-SQS's 15 minutes takes several hops). Logs name merchants, subscriptions, deliveries and event types only: never a
-payload, a secret or a URL.
+SQS's 15 minutes takes several hops). A pending delivery is in the sweeper's index: if its retry message is lost
+(the attempt was recorded, the message never queued), the sweeper queues it again (`redrive_delivery`).
+Logs name merchants, subscriptions, deliveries and event types only: never a payload, a secret or a URL.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def dispatch_event(
             attempts=0,
             created_at=created_at,
         )
-        if not store.create_delivery(delivery):
+        if not store.create_delivery(delivery, c.now()):
             existing = store.get_delivery(merchant_id, sub.id, delivery.id)
             if existing.status is not DeliveryStatus.PENDING or existing.attempts > 0:
                 outcome["duplicate"] += 1
@@ -205,6 +206,38 @@ def retry_delivery(c: Container, message: dict[str, Any], retries: RetryQueue) -
         return _attempt(c, delivery, sub, retries=None if manual else retries).status.value
     except ConcurrentModification:
         return "skipped:attempted meanwhile"
+
+
+def redrive_delivery(c: Container, due: Any, queue: RetryQueue | None = None) -> str:
+    """The sweeper's part (chalicelib/services/sweeper.py): a delivery still pending well after its next attempt was
+    due lost its retry message (never queued: a crash or a failed SendMessage right after the attempt was recorded;
+    or dead-lettered). A retry for its current attempt count is queued again (claimed first: a second sweeper sends
+    nothing; a message that turns up after all finds the attempt made and does nothing); after MAX_REDRIVES without
+    an attempt the delivery is failed (a merchant can still redeliver it by hand)."""
+    from chalicelib.adapters.dynamodb.due import claim
+    from chalicelib.domain import sweeping
+
+    store = _store(c)
+    delivery = store.get_delivery_at(due)
+    if delivery is None or delivery.status is not DeliveryStatus.PENDING:
+        return "done"
+    now = c.now()
+    if sweeping.exhausted("delivery", due.redrives):
+        if not store.give_up_delivery(delivery, due, "the next attempt could not be queued"):
+            return "moved on"
+        logger.warning("webhook delivery failed by the sweeper", delivery_id=delivery.id, redrives=due.redrives)
+        return "failed"
+    if not claim(due, now + sweeping.backoff("delivery", due.redrives)):
+        return "moved on"
+    ref = {
+        "merchant_id": delivery.merchant_id,
+        "subscription_id": delivery.subscription_id,
+        "delivery_id": delivery.id,
+        "attempts": delivery.attempts,
+    }
+    (queue or c.webhook_queue).send({"retry": ref}, 0)
+    logger.info("webhook retry queued again", delivery_id=delivery.id, attempts=delivery.attempts)
+    return "queued"
 
 
 # ----- one attempt --------------------------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""The EU online withdrawal function: declare, store with its time of receipt, acknowledge on a durable medium."""
+"""The EU online withdrawal function: declare, store with its time of receipt, acknowledge on a durable medium.
+
+The acknowledgement is the legally required receipt: it is recorded as owed in the declaration's own transaction (in
+the sweeper's index) and as sent once it was. One that could not be sent while the consumer waited (or whose process
+died before sending) is sent by the sweeper (`redrive_acknowledgement`): at least once, twice only if a process dies
+between sending it and recording that it was sent.
+"""
 
 from __future__ import annotations
 
@@ -67,6 +73,8 @@ def declare_withdrawal(
         merchant_name=merchant.name,
         item_names=_names(order, items),
     )
+    if acknowledged:
+        c.store.acknowledgement_done(merchant_id, withdrawal.order_number, withdrawal.id, at=c.now(), sent=True)
     return {
         "id": withdrawal.id,
         "order_number": withdrawal.order_number,
@@ -106,3 +114,42 @@ def _acknowledge(
         logger.exception("withdrawal acknowledgement not sent", withdrawal_id=w.id)
         return False
     return True
+
+
+def redrive_acknowledgement(c: Container, due: Any) -> str:
+    """The sweeper's part (chalicelib/services/sweeper.py): send an acknowledgement still owed past its due time.
+    Claimed first (its due time moves on), so a second sweeper sends nothing; after MAX_REDRIVES failed sends it is
+    given up (logged as an error for the operator)."""
+    from chalicelib.adapters.dynamodb.due import claim
+    from chalicelib.domain import sweeping
+
+    ack = c.store.acknowledgement_at(due)
+    if ack is None or ack.get("due") is None:
+        return "done"
+    merchant_id, order_number, withdrawal_id = ack["merchant_id"], ack["order_number"], ack["withdrawal_id"]
+    now = c.now()
+    if sweeping.exhausted("acknowledgement", due.redrives):
+        c.store.acknowledgement_done(merchant_id, order_number, withdrawal_id, at=now, sent=False)
+        logger.error("withdrawal acknowledgement given up", withdrawal_id=withdrawal_id, redrives=due.redrives)
+        return "given up"
+    if not claim(due, now + sweeping.backoff("acknowledgement", due.redrives)):
+        return "moved on"
+    withdrawal = c.store.get_withdrawal(merchant_id, order_number, withdrawal_id)
+    order = c.store.get_order(merchant_id, order_number)
+    merchant = c.store.get_merchant(merchant_id)
+    if order is None or not order.email:
+        c.store.acknowledgement_done(merchant_id, order_number, withdrawal_id, at=now, sent=False)
+        logger.error("withdrawal acknowledgement without an address", withdrawal_id=withdrawal_id)
+        return "given up"
+    sent = _acknowledge(
+        c,
+        withdrawal,
+        to=order.email,
+        lang=language(order.locale, merchant.locale),
+        merchant_name=merchant.name,
+        item_names=_names(order, withdrawal.items),
+    )
+    if not sent:
+        return "not sent"
+    c.store.acknowledgement_done(merchant_id, order_number, withdrawal_id, at=c.now(), sent=True)
+    return "sent"

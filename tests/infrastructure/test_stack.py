@@ -146,7 +146,8 @@ def test_table_keys_indexes_and_ttl_come_from_the_definitions(synth: Synth) -> N
         )
         for i in table["Properties"]["GlobalSecondaryIndexes"]
     }
-    assert indexes == {i.name: ([(i.pk, "HASH"), (i.sk, "RANGE")], "ALL") for i in t.indexes}
+    assert indexes == {i.name: ([(i.pk, "HASH"), (i.sk, "RANGE")], i.projection) for i in t.indexes}
+    assert indexes["gsi4"] == ([("gsi4pk", "HASH"), ("gsi4sk", "RANGE")], "KEYS_ONLY")  # the sweeper's, keys only
     assert table["DeletionPolicy"] == "Retain"
 
 
@@ -322,6 +323,7 @@ def test_scheduled_functions_are_invoked_on_their_schedule_by_their_rule_only(sy
     assert [(fn.name, fn.schedule) for fn in scheduled] == [
         ("expire_labels", "rate(1 hour)"),
         ("dhl_tracking_poller", "rate(30 minutes)"),
+        ("sweeper", "rate(5 minutes)"),
     ]
     schedules = {k: r for k, r in synth.of_type("AWS::Events::Rule").items() if "ScheduleExpression" in r["Properties"]}
     assert len(schedules) == len(scheduled)
@@ -662,6 +664,11 @@ def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
         if "webhook_queue" in fn.needs:  # its own queue (test_the_webhook_dispatcher_...): not the `queue` need
             webhooks = f"<{synth.logical_id(synth.stack.queues[d.WEBHOOK_QUEUE.name])}>"
             allowed = {a: r - {webhooks} for a, r in allowed.items() if r - {webhooks}}
+        if "export_queue" in fn.needs:  # the export queue (test_the_sweeper_...): not the `queue` need
+            exports = f"<{synth.logical_id(synth.stack.queues[d.EXPORT_QUEUE.name])}>"
+            allowed = {a: r - {exports} for a, r in allowed.items() if r - {exports}}
+        if "refund_workflow" in fn.needs:  # the refund machine only (test_the_sweeper_...): not `workflows`
+            allowed = {a: r - {_machine_arn(d.REFUND)} for a, r in allowed.items() if r - {_machine_arn(d.REFUND)}}
         for need, action in signature.items():
             assert (action in allowed) == (need in fn.needs), (fn.name, need)
         # the whole bucket (export_files writes under exports/ only, customer_documents reads labels only)
@@ -815,3 +822,34 @@ def test_the_webhook_dispatcher_consumes_and_retries_on_its_queue_and_reads_subs
     assert {a for a in allowed if not a.startswith(("dynamodb:", "logs:", "xray:", "sqs:"))} == {"ssm:GetParameter"}
     rule = synth.resources[synth.logical_id(synth.stack.event_rules[d.MERCHANT_WEBHOOKS.name])]["Properties"]
     assert rule["EventPattern"]["detail-type"] == list(d.MERCHANT_WEBHOOKS.detail_types)
+
+
+def _machine_arn(machine: d.StateMachine) -> str:
+    """A state machine's ARN as the functions' policies name it (from its physical name: stack module docstring)."""
+    return f"arn:<Ref:AWS::Partition>:states:<Ref:AWS::Region>:<Ref:AWS::AccountId>:stateMachine:{machine.name}"
+
+
+def test_the_sweeper_runs_every_five_minutes_and_may_redrive_what_it_sweeps_and_nothing_else(synth: Synth) -> None:
+    (fn,) = [f for f in d.FUNCTIONS if f.name == "sweeper"]
+    assert fn.schedule == "rate(5 minutes)"
+    props = synth.resources[synth.logical_id(synth.stack.functions[fn.name])]["Properties"]
+    allowed = _permissions(synth, props["Role"]["Fn::GetAtt"][0])
+    table = f"<{synth.logical_id(synth.stack.table)}>"
+    webhooks = f"<{synth.logical_id(synth.stack.queues[d.WEBHOOK_QUEUE.name])}>"
+    exports = f"<{synth.logical_id(synth.stack.queues[d.EXPORT_QUEUE.name])}>"
+    parameters = f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}"
+    # the due index is Queried (never a Scan), records read and written (a refund given up: the return's transaction)
+    assert "dynamodb:Query" in allowed and f"{table}/index/*" in allowed["dynamodb:Query"]
+    assert "dynamodb:Scan" not in allowed
+    # webhook retries and exports queued again, on those two queues only
+    assert allowed["sqs:SendMessage"] == {webhooks, exports}
+    assert {a for a in allowed if a.startswith("sqs:")} <= {"sqs:SendMessage", "sqs:GetQueueUrl"}
+    # refund workflows started, the refund machine only; no task tokens, no other machine
+    assert allowed["states:StartExecution"] == {_machine_arn(d.REFUND)}
+    assert {a for a in allowed if a.startswith("states:")} == {"states:StartExecution"}
+    # a refund to a shop is checked with the shop before it is failed (merchant secrets), acknowledgements are mailed
+    assert allowed["ssm:GetParameter"] == {f"{parameters}/merchants/*"}
+    assert "ses:SendRawEmail" in allowed
+    assert {
+        a for a in allowed if not a.startswith(("dynamodb:", "logs:", "xray:", "sqs:", "states:", "ssm:", "ses:"))
+    } == set()

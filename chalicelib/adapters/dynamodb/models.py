@@ -1,6 +1,6 @@
 """PynamoDB models of the single table. They live only in this adapter; repositories map them to domain objects.
 
-Key design (one table, three sparse GSIs; every request path is a GetItem, BatchGetItem or Query):
+Key design (one table, four sparse GSIs; every request path is a GetItem, BatchGetItem or Query):
 
 | entity            | pk                                   | sk                      |
 |-------------------|--------------------------------------|-------------------------|
@@ -25,6 +25,9 @@ The table's stream delivers new ones to functions/event_publisher (docs/adr/0005
 
 GSI1 returns by merchant+status (gsi1pk MERCHANT#<id>#STATUS#<status>, gsi1sk <updated_at>#<id>);
 GSI2 returns by tracking number (gsi2pk TRACKING#<number>); GSI3 returns by merchant (gsi3pk MERCHANT#<id>#RETURNS).
+GSI4 (keys only) the records that must still reach a final state, by when (gsi4pk DUE#<kind>#<shard>, gsi4sk
+<due>#<redrives>): webhook deliveries, refunds and exports while pending, withdrawal acknowledgements not yet sent.
+Written with the state they watch, removed with it; read by the sweeper only (chalicelib/adapters/dynamodb/due.py).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 
@@ -86,6 +89,28 @@ class ReturnsByMerchant(_Gsi):
     gsi3sk = UnicodeAttribute(range_key=True)
 
 
+class DueIndex(GlobalSecondaryIndex[Any]):
+    """GSI4: what the sweeper must look at (keys only: it reads each record itself, consistently)."""
+
+    class Meta:
+        index_name = "gsi4"
+        projection = KeysOnlyProjection()
+
+    gsi4pk = UnicodeAttribute(hash_key=True)
+    gsi4sk = UnicodeAttribute(range_key=True)
+
+
+class DueRecord(Base):
+    """The sweeper's view of any record in GSI4: its keys and its due key (chalicelib/adapters/dynamodb/due.py)."""
+
+    class Meta(_Meta):
+        pass
+
+    gsi4pk = UnicodeAttribute(null=True)
+    gsi4sk = UnicodeAttribute(null=True)
+    due = DueIndex()
+
+
 class WarehouseRecord(Base):
     class Meta(_Meta):
         pass
@@ -123,6 +148,8 @@ class PointerRecord(Base):
     data = JSONAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    gsi4pk = UnicodeAttribute(null=True)  # a withdrawal acknowledgement not sent yet (GSI4)
+    gsi4sk = UnicodeAttribute(null=True)
 
 
 class CounterRecord(Base):
@@ -238,6 +265,16 @@ class RefundRecord(Base):
     items = JSONAttribute(null=True)
     # allocation {lines, shipping, quantities}, kind (money | store_credit), credit, shop_reference, breakdown
     details = JSONAttribute(null=True)
+    # GSI4 while pending (the sweeper starts a workflow that never started, or fails a refund nobody settles)
+    gsi4pk = UnicodeAttribute(null=True)
+    gsi4sk = UnicodeAttribute(null=True)
+
+    def serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
+        """Only a pending refund stays in GSI4: whatever code settles it, the write that does leaves the index."""
+        if self.status != "pending":
+            self.gsi4pk = None
+            self.gsi4sk = None
+        return super().serialize(null_check=null_check)
 
 
 class _Gsi1(_Gsi):
@@ -402,6 +439,8 @@ class DeliveryRecord(Base):
     delivered_at = UnicodeAttribute(null=True)
     next_attempt_at = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    gsi4pk = UnicodeAttribute(null=True)  # GSI4 while pending: the sweeper queues a retry whose message was lost
+    gsi4sk = UnicodeAttribute(null=True)
 
 
 class ExportRecord(Base):
@@ -416,6 +455,8 @@ class ExportRecord(Base):
     created_at = UnicodeAttribute()
     details = JSONAttribute()
     expires_at = TTLAttribute(null=True)
+    gsi4pk = UnicodeAttribute(null=True)  # GSI4 while pending: the sweeper queues it again, or fails it
+    gsi4sk = UnicodeAttribute(null=True)
 
 
 ALL_MODELS: tuple[type[Model], ...] = (
@@ -436,6 +477,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ReportRecord,
     SubscriptionRecord,
     DeliveryRecord,
+    DueRecord,
 )
 
 

@@ -15,6 +15,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.dynamodb.due import Due, due_keys
 from chalicelib.adapters.dynamodb.keys import Marker, order_pk, parse_stored, return_pk, stored_time
 from chalicelib.adapters.dynamodb.models import (
     BillingRecord,
@@ -55,6 +56,7 @@ from chalicelib.domain.returns import (
 )
 from chalicelib.domain.routing import Routing
 from chalicelib.domain.shop_orders import ShopOrderLink
+from chalicelib.domain.sweeping import GRACE
 from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Warehouse
 from chalicelib.domain.withdrawals import Withdrawal
 
@@ -386,6 +388,11 @@ def _warehouse_from_record(rec: WarehouseRecord) -> Warehouse:
         created_at=_parse_req(rec.created_at),
         routing=Routing.from_dict(rec.routing),
     )
+
+
+def _ack_sk(withdrawal_id: str) -> str:
+    """The acknowledgement of a withdrawal, beside it in the order's partition."""
+    return f"WITHDRAWALACK#{withdrawal_id}"
 
 
 def _withdrawal_record(w: Withdrawal) -> PointerRecord:
@@ -1117,9 +1124,13 @@ class DynamoStore(FloorStore):
         items: list[dict[str, Any]],
         details: dict[str, Any] | None = None,
     ) -> RefundRecord:
+        pk, sk = return_pk(ret.id), f"REFUND#{refund_id}"
+        gsi4pk, gsi4sk = due_keys("refund", pk, sk, now + GRACE["refund"])  # leaves GSI4 once settled (the model)
         return RefundRecord(
-            pk=return_pk(ret.id),
-            sk=f"REFUND#{refund_id}",
+            pk=pk,
+            sk=sk,
+            gsi4pk=gsi4pk,
+            gsi4sk=gsi4sk,
             refund_id=refund_id,
             return_id=ret.id,
             merchant_id=ret.merchant_id,
@@ -1246,14 +1257,51 @@ class DynamoStore(FloorStore):
 
     # ----- withdrawals ------------------------------------------------------------------------------------
     def create_withdrawal(self, w: Withdrawal, order: Order, now: datetime) -> None:
-        """The declaration and the order's pointer to it, in one transaction (under the order's version)."""
+        """The declaration, the order's pointer to it and its acknowledgement to send (in GSI4 until it is sent: the
+        sweeper sends it if nobody else did), in one transaction (under the order's version)."""
+        ack_pk, ack_sk = order_pk(w.merchant_id, w.order_number), _ack_sk(w.id)
+        gsi4pk, gsi4sk = due_keys("acknowledgement", ack_pk, ack_sk, now + GRACE["acknowledgement"])
+        ack = PointerRecord(
+            pk=ack_pk,
+            sk=ack_sk,
+            data={"withdrawal_id": w.id, "merchant_id": w.merchant_id, "order_number": w.order_number},
+            created_at=stored_time(now),
+            gsi4pk=gsi4pk,
+            gsi4sk=gsi4sk,
+        )
         try:
             with TransactWrite(connection=_connection()) as tx:
                 tx.save(_withdrawal_record(w), condition=PointerRecord.pk.does_not_exist())
+                tx.save(ack, condition=PointerRecord.pk.does_not_exist())
                 tx.save(_order_to_record(order, now))
         except TransactWriteError as exc:
             _check_cancellation(exc, set())
         order.version = (order.version or 0) + 1
+
+    def acknowledgement_at(self, due: Due) -> dict[str, Any] | None:
+        """The withdrawal acknowledgement a GSI4 entry points at (its data, with `due` = its due key now; None:
+        gone)."""
+        try:
+            rec = PointerRecord.get(due.pk, due.sk, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return {**(rec.data or {}), "due": rec.gsi4sk}
+
+    def acknowledgement_done(
+        self, merchant_id: str, order_number: str, withdrawal_id: str, *, at: datetime, sent: bool
+    ) -> None:
+        """The acknowledgement was sent (or, `sent` False, given up on): it leaves GSI4, the time is kept."""
+        rec = PointerRecord(pk=order_pk(merchant_id, order_number), sk=_ack_sk(withdrawal_id))
+        data = {"withdrawal_id": withdrawal_id, "merchant_id": merchant_id, "order_number": order_number}
+        data["sent_at" if sent else "given_up_at"] = stored_time(at)
+        try:
+            rec.update(
+                actions=[PointerRecord.data.set(data), PointerRecord.gsi4pk.remove(), PointerRecord.gsi4sk.remove()],
+                condition=PointerRecord.pk.exists() & PointerRecord.gsi4pk.exists(),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise  # else: recorded already (the API and the sweeper both sent it)
 
     def link_withdrawal(self, w: Withdrawal) -> PointerRecord:
         return _withdrawal_record(w)
@@ -1521,11 +1569,23 @@ class DynamoStore(FloorStore):
         return dict(rec.report or {})
 
     # ----- exports ------------------------------------------------------------------------------------------------
-    def save_export(self, export: Export, keep_days: int = 30) -> None:
-        """Write the export's record whole (one writer at a time: its SQS message)."""
-        ExportRecord(
-            pk=f"EXPORT#{export.merchant_id}#{export.id}",
+    def save_export(
+        self, export: Export, keep_days: int = 30, *, now: datetime | None = None, claimed: Due | None = None
+    ) -> bool:
+        """Write the export's record whole (one writer at a time: its SQS message). While it is pending it is in
+        GSI4, due GRACE after `now` (the worker's run or the request). `claimed`: the sweeper's write, only if its
+        claim still holds (False: the export moved on meanwhile)."""
+        pk = f"EXPORT#{export.merchant_id}#{export.id}"
+        gsi4pk, gsi4sk = (
+            due_keys("export", pk, "EXPORT", (now or export.created_at) + GRACE["export"])
+            if not export.done
+            else (None, None)
+        )
+        rec = ExportRecord(
+            pk=pk,
             sk="EXPORT",
+            gsi4pk=gsi4pk,
+            gsi4sk=gsi4sk,
             merchant_id=export.merchant_id,
             status=export.status,
             created_at=stored_time(export.created_at),
@@ -1542,7 +1602,17 @@ class DynamoStore(FloorStore):
                 "completed_at": stored_time(export.completed_at) if export.completed_at else None,
             },
             expires_at=export.created_at + timedelta(days=keep_days),
-        ).save()
+        )
+        if claimed is None:
+            rec.save()
+            return True
+        try:
+            rec.save(condition=ExportRecord.gsi4sk == claimed.due_sk)
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def get_export(self, merchant_id: str, export_id: str) -> Export:
         """One of the merchant's exports; another merchant's (or an unknown) id: NotFound."""

@@ -8,10 +8,12 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
+from chalicelib.adapters.dynamodb.due import Due, due_keys
 from chalicelib.adapters.dynamodb.keys import parse_stored, stored_time
 from chalicelib.adapters.dynamodb.models import DeliveryRecord, SubscriptionRecord
 from chalicelib.domain.errors import ConcurrentModification, NotFound
 from chalicelib.domain.subscriptions import Delivery, DeliveryStatus, Subscription
+from chalicelib.domain.sweeping import GRACE
 
 #: Delivery records are kept this long (the list shows the recent past; DynamoDB's TTL removes older ones).
 DELIVERY_TTL_SECONDS = 30 * 24 * 3600
@@ -40,6 +42,11 @@ def _subscription(rec: SubscriptionRecord) -> Subscription:
         events=tuple(str(e) for e in rec.events or ()),
         created_at=created,
     )
+
+
+def _due(pk: str, sk: str, attempt_at: datetime) -> tuple[str, str]:
+    """GSI4 of a pending delivery: stuck if its next attempt has not been made a while after it was due."""
+    return due_keys("delivery", pk, sk, attempt_at + GRACE["delivery"])
 
 
 def _delivery(rec: DeliveryRecord) -> Delivery:
@@ -97,12 +104,15 @@ class SubscriptionStore:
             raise
 
     # ----- deliveries ---------------------------------------------------------------------------------------------
-    def create_delivery(self, d: Delivery) -> bool:
-        """Write a new delivery; False (and nothing written) when it exists already (a duplicate event)."""
+    def create_delivery(self, d: Delivery, now: datetime) -> bool:
+        """Write a new delivery (pending: in GSI4 from `now`); False (and nothing written) when it exists already (a
+        duplicate event)."""
+        pk, sk = deliveries_pk(d.merchant_id, d.subscription_id), f"DELIVERY#{d.id}"
+        gsi4pk, gsi4sk = _due(pk, sk, now)
         try:
             DeliveryRecord(
-                deliveries_pk(d.merchant_id, d.subscription_id),
-                f"DELIVERY#{d.id}",
+                pk,
+                sk,
                 merchant_id=d.merchant_id,
                 subscription_id=d.subscription_id,
                 event_id=d.event_id,
@@ -112,6 +122,8 @@ class SubscriptionStore:
                 attempts=d.attempts,
                 created_at=stored_time(d.created_at),
                 expires_at=datetime.fromtimestamp(d.created_at.timestamp() + DELIVERY_TTL_SECONDS, UTC),
+                gsi4pk=gsi4pk,
+                gsi4sk=gsi4sk,
             ).save(condition=DeliveryRecord.pk.does_not_exist())
         except PutError as exc:
             if _conditional_failed(exc):
@@ -142,11 +154,14 @@ class SubscriptionStore:
     def mark_queued(self, d: Delivery, at: datetime) -> bool:
         """Pending with the next attempt now (a redelivery was queued), unless an attempt was recorded meanwhile."""
         rec = DeliveryRecord(deliveries_pk(d.merchant_id, d.subscription_id), f"DELIVERY#{d.id}")
+        gsi4pk, gsi4sk = _due(rec.pk, rec.sk, at)
         try:
             rec.update(
                 actions=[
                     DeliveryRecord.status.set(DeliveryStatus.PENDING.value),
                     DeliveryRecord.next_attempt_at.set(stored_time(at)),
+                    DeliveryRecord.gsi4pk.set(gsi4pk),
+                    DeliveryRecord.gsi4sk.set(gsi4sk),
                 ],
                 condition=DeliveryRecord.pk.exists() & (DeliveryRecord.attempts == d.attempts),
             )
@@ -185,6 +200,11 @@ class SubscriptionStore:
             if next_attempt_at is not None
             else DeliveryRecord.next_attempt_at.remove()
         )
+        if status is DeliveryStatus.PENDING:
+            gsi4pk, gsi4sk = _due(rec.pk, rec.sk, next_attempt_at or at)
+            actions += [DeliveryRecord.gsi4pk.set(gsi4pk), DeliveryRecord.gsi4sk.set(gsi4sk)]
+        else:
+            actions += [DeliveryRecord.gsi4pk.remove(), DeliveryRecord.gsi4sk.remove()]
         try:
             rec.update(
                 actions=actions,
@@ -194,3 +214,34 @@ class SubscriptionStore:
             if _conditional_failed(exc):
                 raise ConcurrentModification("the delivery was attempted meanwhile") from None
             raise
+
+    # ----- the sweeper ----------------------------------------------------------------------------------------------
+    def get_delivery_at(self, due: Due) -> Delivery | None:
+        """The delivery a GSI4 entry points at (None: gone, e.g. expired)."""
+        try:
+            return _delivery(DeliveryRecord.get(due.pk, due.sk, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def give_up_delivery(self, d: Delivery, due: Due, error: str) -> bool:
+        """Failed for good (its retries could not be queued): only if it is still pending at the same attempt and
+        the sweeper's claim on it still holds. False: it moved on meanwhile."""
+        rec = DeliveryRecord(deliveries_pk(d.merchant_id, d.subscription_id), f"DELIVERY#{d.id}")
+        try:
+            rec.update(
+                actions=[
+                    DeliveryRecord.status.set(DeliveryStatus.FAILED.value),
+                    DeliveryRecord.last_error.set(error),
+                    DeliveryRecord.next_attempt_at.remove(),
+                    DeliveryRecord.gsi4pk.remove(),
+                    DeliveryRecord.gsi4sk.remove(),
+                ],
+                condition=(DeliveryRecord.attempts == d.attempts)
+                & (DeliveryRecord.status == DeliveryStatus.PENDING.value)
+                & DeliveryRecord.gsi4sk.exists(),
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
