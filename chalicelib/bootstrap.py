@@ -115,12 +115,28 @@ class Container:
 
     @property
     def http(self) -> Any:
-        def build() -> Any:
-            import requests
+        """The session for every merchant-supplied URL (refund and restock webhooks, subscriptions, the merchant's
+        shop): chalicelib/adapters/outbound.MerchantSession checks each address it connects to, follows no
+        redirect, caps bodies and keeps no cookies. Local mode (WEBHOOKS_ALLOW_LOOPBACK) also reaches
+        http://127.0.0.1:<port>."""
 
-            return requests.Session()
+        def build() -> Any:
+            from chalicelib.adapters.outbound import MerchantSession
+
+            return MerchantSession(local=self.settings.webhooks_allow_loopback)
 
         return self._get("http", build)
+
+    @property
+    def vendor_http(self) -> Any:
+        """The session for fixed vendor hosts (carriers): keeps no cookies either."""
+
+        def build() -> Any:
+            from chalicelib.adapters.outbound import vendor_session
+
+            return vendor_session()
+
+        return self._get("vendor_http", build)
 
     @property
     def carriers(self) -> dict[str, CarrierAdapter]:
@@ -129,7 +145,7 @@ class Container:
         def build() -> dict[str, CarrierAdapter]:
             from chalicelib.adapters.carriers.registry import build_carriers
 
-            return build_carriers(self.secrets, self.http, sandbox_env=self.settings.carrier_sandbox)
+            return build_carriers(self.secrets, self.vendor_http, sandbox_env=self.settings.carrier_sandbox)
 
         carriers: dict[str, CarrierAdapter] = self._get("carriers", build)
         return carriers

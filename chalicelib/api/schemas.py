@@ -147,6 +147,9 @@ class RefundSettingsIn(In):
     auto_refund: bool
     auto_refund_grades: list[Grade] | None = None
     webhook_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)] | None = None
+    # Restock syncs go here, not to the refund webhook (which carries refunds only); both checked against the
+    # outbound URL policy (chalicelib/domain/urls.py) by the use case.
+    restock_webhook_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)] | None = None
     webhook_secret: Annotated[str, StringConstraints(min_length=16, max_length=256)] | None = None
     # How much is refunded (issue 6): per-grade deductions in % of the unit price, fees, original shipping.
     grade_deductions: dict[Grade, Percent] | None = None

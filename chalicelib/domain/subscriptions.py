@@ -1,20 +1,18 @@
 """Outbound webhooks (merchant subscriptions to domain events): the pure rules.
 
-Which event types exist, which subscription an event matches, which URLs may be called (no SSRF into our own
-network), the retry schedule of a delivery and the identity of a delivery (one per event and subscription, whatever
-is redelivered by the bus). No AWS here.
+Which event types exist, which subscription an event matches, the retry schedule of a delivery and the identity of
+a delivery (one per event and subscription, whatever is redelivered by the bus). Which URLs may be called is the
+policy every merchant-supplied URL shares: chalicelib/domain/urls.py. No AWS here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 #: CONTRACT.md (Insights: subscriptions): the event types a merchant can subscribe to; also the bus detail-types.
 EVENT_TYPES: tuple[str, ...] = (
@@ -42,7 +40,6 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 ALL_EVENTS = "*"
 MAX_SUBSCRIPTIONS_PER_MERCHANT = 20
-MAX_URL_LENGTH = 2048
 
 #: Waits after attempt 1, 2, ... (attempt n+1 follows attempt n after RETRY_SCHEDULE[n-1]); 8 attempts in all.
 RETRY_SCHEDULE: tuple[timedelta, ...] = (
@@ -140,69 +137,6 @@ def event_errors(events: Sequence[str]) -> list[dict[str, Any]]:
 def normalize_events(events: Iterable[str]) -> tuple[str, ...]:
     """Deduplicated, in the order given."""
     return tuple(dict.fromkeys(events))
-
-
-def _loopback_name(host: str) -> bool:
-    return host == "localhost" or host.endswith(".localhost")
-
-
-def address_allowed(address: str, *, allow_loopback: bool) -> bool:
-    """May we connect to this IP address? Public unicast only; loopback only when the settings allow it (tests, local
-    mode). Private, link-local (cloud metadata), multicast, reserved and unspecified addresses never."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return allow_loopback
-    return (
-        not (ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified)
-        and ip.is_global
-    )
-
-
-def url_error(url: str, *, allow_loopback: bool) -> str | None:
-    """Why this webhook URL is refused, or None. https only (http to a loopback host when allowed); no credentials in
-    it; a host that is an IP address must be a public one. Host names are checked again on every delivery, against
-    the addresses they resolve to then (DNS can change)."""
-    if len(url) > MAX_URL_LENGTH:
-        return f"at most {MAX_URL_LENGTH} characters"
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return "not a valid URL"
-    if parts.scheme not in ("https", "http") or not host:
-        return "must be an https URL"
-    if parts.username is not None or parts.password is not None:
-        return "must not carry credentials"
-    if parts.fragment:
-        return "must not have a fragment"
-    loopback = _loopback_name(host) or _is_loopback_ip(host)
-    if parts.scheme == "http" and not (allow_loopback and loopback):
-        return "must be an https URL"
-    if loopback:
-        return None if allow_loopback else "must not point to a loopback address"
-    if _is_ip(host) and not address_allowed(host, allow_loopback=allow_loopback):
-        return "must not point to a private, link-local or reserved address"
-    if "." not in host:
-        return "must name a public host"
-    return None
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_loopback_ip(host: str) -> bool:
-    return _is_ip(host) and ipaddress.ip_address(host).is_loopback
 
 
 # ----- deliveries ---------------------------------------------------------------------------------------------------

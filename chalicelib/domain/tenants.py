@@ -135,7 +135,8 @@ class RefundSettings:
     target: str = "manual"  # manual | webhook | shop
     auto_refund: bool = False
     auto_refund_grades: list[str] = field(default_factory=lambda: ["A", "B", "C"])
-    webhook_url: str | None = None
+    webhook_url: str | None = None  # refunds only
+    restock_webhook_url: str | None = None  # restock syncs (signed with the same secret); none: not sent
     has_webhook_secret: bool = False
     policy: RefundPolicy = field(default_factory=RefundPolicy)  # deductions, fees, original shipping
     store_credit: bool = False  # customers may choose store credit (a Shopify gift card) instead of money back
@@ -156,6 +157,7 @@ class RefundSettings:
             auto_refund=bool(data.get("auto_refund", False)),
             auto_refund_grades=list(data.get("auto_refund_grades") or ["A", "B", "C"]),
             webhook_url=data.get("webhook_url"),
+            restock_webhook_url=data.get("restock_webhook_url"),
             has_webhook_secret=bool(data.get("has_webhook_secret", False)),
             policy=RefundPolicy.from_dict(data.get("policy") or {}),
             store_credit=bool(data.get("store_credit", False)),
@@ -168,6 +170,7 @@ class RefundSettings:
             "auto_refund": self.auto_refund,
             "auto_refund_grades": self.auto_refund_grades,
             "webhook_url": self.webhook_url,
+            "restock_webhook_url": self.restock_webhook_url,
             "has_webhook_secret": self.has_webhook_secret,
             "policy": self.policy.to_dict(),
             "store_credit": self.store_credit,

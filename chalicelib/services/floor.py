@@ -69,10 +69,12 @@ def apply_dispositions(c: Container, return_id: str) -> dict[str, Any]:
 
 
 def _restock_target(c: Container, merchant: Merchant) -> RestockTarget:
-    if merchant.refunds.target == "webhook" and merchant.refunds.webhook_url:
+    """The merchant's restock webhook (`restock_webhook_url`, signed with the webhook secret), whatever the refund
+    target; without one restocks are recorded, not sent (the refund webhook carries refunds only)."""
+    if merchant.refunds.restock_webhook_url:
         secret = c.secrets.get(merchant.id, WEBHOOK_SECRET)
         if secret:
-            return WebhookRestock(c.http, merchant.refunds.webhook_url, secret)
+            return WebhookRestock(c.http, merchant.refunds.restock_webhook_url, secret)
     return ManualRestock()
 
 

@@ -313,6 +313,7 @@ def _deliver_webhook(c: Container, rec: Any, ret: Return, merchant: Merchant) ->
             merchant.refunds.webhook_url,
             data=body,
             timeout=10,
+            allow_redirects=False,  # a 3xx is a failed delivery (SSRF); c.http follows none anyway
             headers={
                 "Content-Type": "application/json",
                 "X-Boomerang-Signature": boomerang_signature(secret, body),
@@ -320,8 +321,10 @@ def _deliver_webhook(c: Container, rec: Any, ret: Return, merchant: Merchant) ->
                 "User-Agent": "Boomerang-Refunds/1",
             },
         )
-    except Exception as exc:  # timeouts, connection errors
-        raise RefundTargetError(type(exc).__name__) from None
+    except Exception as exc:  # timeouts, connection errors, a refused address: a fixed sentence, never their words
+        from chalicelib.adapters.outbound import failure_text
+
+        raise RefundTargetError(failure_text(exc)) from None
     if not 200 <= resp.status_code < 300:
         raise RefundTargetError(f"HTTP {resp.status_code}", retry_after=_retry_after(resp.headers.get("Retry-After")))
 

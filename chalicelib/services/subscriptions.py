@@ -11,11 +11,9 @@ Logs name merchants, subscriptions, deliveries and event types only: never a pay
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
 
 from chalicelib.domain import subscriptions as dom
 from chalicelib.domain.errors import ConcurrentModification, NotFound, ValidationFailed
@@ -24,6 +22,7 @@ from chalicelib.domain.returns import iso
 from chalicelib.domain.signatures import boomerang_signature
 from chalicelib.domain.subscriptions import Delivery, DeliveryStatus, Subscription
 from chalicelib.observability import logger
+from chalicelib.services.merchant_urls import merchant_url_error
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb.subscriptions import SubscriptionStore
@@ -54,7 +53,7 @@ def _store(c: Container) -> SubscriptionStore:
 # ----- the API ------------------------------------------------------------------------------------------------------
 def create_subscription(c: Container, merchant_id: str, url: str, events: list[str], secret: str) -> Subscription:
     errors = dom.event_errors(events)
-    why = dom.url_error(url, allow_loopback=c.settings.webhooks_allow_loopback)
+    why = merchant_url_error(c, url)
     if why:
         errors.insert(0, {"loc": ["url"], "msg": why})
     if errors:
@@ -297,11 +296,9 @@ def _attempt(c: Container, delivery: Delivery, sub: Subscription, *, retries: Re
 
 
 def _post(c: Container, delivery: Delivery, sub: Subscription) -> tuple[int | None, str | None]:
-    """(HTTP status, None) or (None, why it could not be sent). Never follows redirects (SSRF)."""
-    allow_loopback = c.settings.webhooks_allow_loopback
-    why = dom.url_error(sub.url, allow_loopback=allow_loopback) or _resolved_error(sub.url, allow_loopback)
-    if why:
-        return None, f"url refused: {why}"
+    """(HTTP status, None) or (None, why it could not be sent). Through the merchant session (c.http): the address
+    checked is the address connected to, no redirect is followed, the body is capped and never read into the
+    record (SSRF)."""
     secret = c.secrets.get(delivery.merchant_id, secret_name(sub.id))
     if not secret:
         return None, "subscription secret missing"
@@ -321,23 +318,11 @@ def _post(c: Container, delivery: Delivery, sub: Subscription) -> tuple[int | No
                 "User-Agent": USER_AGENT,
             },
         )
-    except Exception as exc:  # timeouts, connection errors
-        return None, type(exc).__name__
+    except Exception as exc:  # timeouts, connection errors, a refused address
+        from chalicelib.adapters.outbound import failure_text
+
+        return None, failure_text(exc)
     return int(resp.status_code), None
-
-
-def _resolved_error(url: str, allow_loopback: bool) -> str | None:
-    """The host's addresses now, each one public (or loopback when allowed): a public name that resolves into our
-    network is refused (SSRF)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return "host does not resolve"
-    for info in infos:
-        if not dom.address_allowed(str(info[4][0]), allow_loopback=allow_loopback):
-            return "host resolves to a private, link-local or reserved address"
-    return None
 
 
 def _event_time(raw: Any, fallback: datetime) -> datetime:

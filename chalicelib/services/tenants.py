@@ -14,6 +14,7 @@ from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.routing import Routing
 from chalicelib.domain.tenants import Merchant, RefundSettings, ReturnPolicy, Warehouse
 from chalicelib.services.auth import new_api_key
+from chalicelib.services.merchant_urls import check_merchant_urls
 
 WEBHOOK_SECRET = "refund-webhook-secret"  # noqa: S105 (a parameter name, not a secret)
 DRY_RUNS_PER_WINDOW = 60  # guideline dry runs per merchant per minute
@@ -84,9 +85,13 @@ _POLICY_KEYS = (
 
 def put_refund_settings(c: Container, merchant_id: str, settings: dict[str, Any]) -> RefundSettings:
     """Replace the refund settings. Target `shop` needs a connected shop; store credit needs a Shopify shop (its
-    gift cards); both are 422 naming the field otherwise."""
+    gift cards); the webhook URLs (refunds; restock syncs) must pass the outbound URL policy; each is 422 naming
+    the field otherwise, with nothing stored."""
     secret = settings.pop("webhook_secret", None)
     merchant = c.store.get_merchant(merchant_id)
+    check_merchant_urls(
+        c, {name: settings.get(name) for name in ("webhook_url", "restock_webhook_url")}
+    )  # before anything is written
     current = merchant.refunds
     policy = {k: settings.pop(k) for k in _POLICY_KEYS if k in settings}
     platform = (merchant.shop or {}).get("platform")
@@ -206,6 +211,11 @@ def put_shop(c: Container, merchant_id: str, data: dict[str, Any]) -> dict[str, 
     returned or logged; the answer says which are stored."""
     platform = data["platform"]
     c.store.get_merchant(merchant_id)  # 404 before anything is written
+    if platform == "shopify":
+        address, field = f"https://{data['shop_domain']}", "shop_domain"
+    else:
+        address, field = data["base_url"], "base_url"
+    check_merchant_urls(c, {field: address})  # the outbound URL policy (SSRF), before anything is written
     for name in SHOP_SECRETS[platform]:
         c.secrets.put(merchant_id, f"shop-{name.replace('_', '-')}", data[name])
     if platform == "shopify" and not c.secrets.get(merchant_id, "shop-gift-card-key"):

@@ -14,6 +14,14 @@ from tests.support import Api
 from tests.support.shop_matrix import Shop, make_shop
 
 
+@pytest.fixture(autouse=True)
+def local_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local mode (as `make run`): the receivers below listen on http://127.0.0.1:<port>, the one loopback form the
+    outbound URL policy accepts there (chalicelib/domain/urls.py). Autouse, so it is set before `aws` reads the
+    settings."""
+    monkeypatch.setenv("WEBHOOKS_ALLOW_LOOPBACK", "true")
+
+
 @pytest.fixture
 def api(aws) -> Iterator[Api]:
     with Client(app) as client:
@@ -36,7 +44,7 @@ class RefundTarget:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with target.lock:
                     if json.loads(body).get("type") == "restock":
-                        # restock calls share the merchant's webhook; they answer 2xx and are kept apart
+                        # restock syncs (to the restock webhook) answer 2xx and are kept apart
                         target.restocks.append({"headers": dict(self.headers), "body": body})
                         status = 200
                     else:

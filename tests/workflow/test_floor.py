@@ -9,6 +9,7 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from chalicelib.domain.signatures import boomerang_signature
 from tests.support import OPERATOR_KEY, Api, inspect, received_return, wait_for_status
 from tests.workflow.conftest import RefundTarget
 
@@ -118,7 +119,53 @@ def test_dispositions_work_orders_disposal_register_and_billing(api: Api) -> Non
     assert api.ok("GET", f"/v1/reports/disposals?from={today}&to={today}", other["m_key"])["items"] == []
 
 
-def test_restocks_reach_a_webhook_target_signed_and_once(api: Api, refund_target: RefundTarget) -> None:
+def test_restocks_reach_their_own_webhook_signed_and_once(api: Api, refund_target: RefundTarget) -> None:
+    # Given refunds to one webhook and restock syncs to another (issue 13: the refund webhook carries refunds only)
+    restock_target = RefundTarget()
+    try:
+        t = api.tenant()
+        api.ok(
+            "PUT",
+            "/v1/settings/refunds",
+            t["m_key"],
+            {
+                "target": "webhook",
+                "auto_refund": False,
+                "webhook_url": refund_target.url,
+                "restock_webhook_url": restock_target.url,
+                "webhook_secret": "restock-secret-0123456789",
+            },
+        )
+        # When an item is restocked
+        ret = received_return(api, t)
+        inspect(api, t, ret, [{"line_item_id": "L1", "received_quantity": 1, "checks": {}}])
+        wait_items(api, t["m_key"], ret["id"], {"L1": "restocked"})
+        deadline = time.time() + 10
+        while not restock_target.restocks:
+            assert time.time() < deadline
+            time.sleep(0.1)
+        # Then the restock target got it, signed, once; the refund webhook heard nothing
+        sent = restock_target.restocks[0]
+        body = json.loads(sent["body"])
+        assert body["type"] == "restock" and body["sku"] == "SHIRT-M" and body["quantity"] == 1
+        assert sent["headers"]["Idempotency-Key"] == f"restock-{ret['id']}-L1"
+        assert sent["headers"]["X-Boomerang-Signature"] == boomerang_signature(
+            "restock-secret-0123456789", sent["body"]
+        )
+        while not any(
+            e["type"] == "item.restock_synced"
+            for e in api.ok("GET", f"/v1/returns/{ret['id']}", t["m_key"])["timeline"]
+        ):
+            assert time.time() < deadline, "the restock was sent but never recorded as synced"
+            time.sleep(0.1)
+        assert len(restock_target.restocks) == 1 and restock_target.requests == []
+        assert refund_target.restocks == [] and refund_target.requests == []
+    finally:
+        restock_target.close()
+
+
+def test_without_a_restock_webhook_no_restock_reaches_the_refund_webhook(api: Api, refund_target: RefundTarget) -> None:
+    # Given refunds to a webhook and no restock webhook
     t = api.tenant()
     api.ok(
         "PUT",
@@ -131,22 +178,18 @@ def test_restocks_reach_a_webhook_target_signed_and_once(api: Api, refund_target
             "webhook_secret": "restock-secret-0123456789",
         },
     )
+    # When an item is restocked
     ret = received_return(api, t)
     inspect(api, t, ret, [{"line_item_id": "L1", "received_quantity": 1, "checks": {}}])
     wait_items(api, t["m_key"], ret["id"], {"L1": "restocked"})
     deadline = time.time() + 10
-    while not refund_target.restocks:
-        assert time.time() < deadline
-        time.sleep(0.1)
-    body = json.loads(refund_target.restocks[0]["body"])
-    assert body["type"] == "restock" and body["sku"] == "SHIRT-M" and body["quantity"] == 1
-    assert refund_target.restocks[0]["headers"]["Idempotency-Key"] == f"restock-{ret['id']}-L1"
     while not any(
         e["type"] == "item.restock_synced" for e in api.ok("GET", f"/v1/returns/{ret['id']}", t["m_key"])["timeline"]
     ):
-        assert time.time() < deadline, "the restock was sent but never recorded as synced"
+        assert time.time() < deadline, "the restock was never recorded"
         time.sleep(0.1)
-    assert len(refund_target.restocks) == 1 and refund_target.requests == []
+    # Then it is recorded as a manual restock and nothing was posted to the refund webhook
+    assert refund_target.restocks == [] and refund_target.requests == []
 
 
 def test_the_label_qr_code_and_the_return_id_identify_the_parcel(api: Api) -> None:

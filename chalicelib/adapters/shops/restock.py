@@ -1,8 +1,9 @@
 """Restock targets: how a restocked item reaches the merchant's shop system.
 
-Until the shop adapters (Shopify, WooCommerce) exist, two targets stand behind the interface: `manual` (the
-merchant restocks by hand from the `item.restocked` event/timeline; nothing is sent) and `webhook` (a signed
-POST to the merchant's webhook URL, like refunds, with an Idempotency-Key so a retried call is harmless).
+Two targets stand behind the interface: `manual` (the merchant restocks by hand from the `item.restocked`
+event/timeline; nothing is sent) and `webhook` (a signed POST to the merchant's restock webhook,
+`restock_webhook_url`, never the refund webhook, with an Idempotency-Key so a retried call is harmless). The
+session is the merchant session (chalicelib/adapters/outbound.py): no redirect, no forbidden address.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class WebhookRestock:
                 self.url,
                 data=body,
                 timeout=10,
+                allow_redirects=False,
                 headers={
                     "Content-Type": "application/json",
                     "X-Boomerang-Signature": boomerang_signature(self.secret, body),
@@ -75,6 +77,8 @@ class WebhookRestock:
                 },
             )
         except Exception as exc:
-            raise RestockTargetError(type(exc).__name__) from None
+            from chalicelib.adapters.outbound import failure_text
+
+            raise RestockTargetError(failure_text(exc)) from None
         if not 200 <= resp.status_code < 300:
             raise RestockTargetError(f"HTTP {resp.status_code}")
