@@ -97,6 +97,9 @@ Boomerang is running (local mode).
   merchant         {creds["merchant"]["slug"]} ({creds["merchant"]["id"]}); warehouse {creds["warehouse"]["id"]}
   demo orders      {orders}
   emails           also written to {creds["outbox"]} as .eml files
+  receivers        merchant URLs (refund and restock webhooks, subscriptions) may be local sinks at exactly
+                   http://127.0.0.1:<port>; https://127.0.0.1, [::1], [::ffff:127.0.0.1], localhost, 0.0.0.0
+                   and private, link-local or metadata addresses are refused, as in production
 
 Keys (paste into your shell):
 {keys_block(creds)}
