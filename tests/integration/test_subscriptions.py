@@ -5,6 +5,7 @@ delayed messages visible (in AWS: SQS's DelaySeconds)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -36,6 +37,8 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.status = 200
+        self.answer_headers: dict[str, str] = {}
+        self.answer_body = b""
         self.lock = threading.Lock()
         receiver = self
 
@@ -46,8 +49,12 @@ class Receiver:
                     receiver.requests.append({"headers": dict(self.headers), "body": body, "path": self.path})
                     status = receiver.status
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                for name, value in receiver.answer_headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(receiver.answer_body)))
                 self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a capped read hangs up
+                    self.wfile.write(receiver.answer_body)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -350,3 +357,62 @@ def test_deliveries_are_paginated_newest_first(api: Api, aws: Any, receiver: Rec
         )["items"]
         == []
     )
+
+
+def test_a_redirect_is_a_failed_delivery_and_the_answer_is_never_kept(api: Api, aws: Any, receiver: Receiver) -> None:
+    # Given a receiver (local sink) that redirects to another endpoint, with a large body
+    elsewhere = Receiver()
+    try:
+        receiver.status = 302
+        receiver.answer_headers = {"Location": elsewhere.url}
+        receiver.answer_body = b"internal-secret " * (256 * 1024)  # 4 MiB
+        t = tenant(api)
+        sub = subscribe(api, t, receiver.url, ["return.label_created"])
+        # When the event is delivered
+        api.create_return(t)
+        drain(aws)
+        # Then the redirect was not followed, the delivery failed with the status only
+        assert len(receiver.requests) == 1 and elsewhere.requests == []
+        (delivery,) = deliveries(api, t, sub)
+        assert delivery["status"] == "pending" and delivery["last_status_code"] == 302
+        assert delivery["last_error"] == "HTTP 302"
+    finally:
+        elsewhere.close()
+
+
+def test_a_name_rebound_to_a_private_address_gets_no_connection(
+    api: Api, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a subscription to a name that answered a public address when it was saved
+    import socket
+
+    answer = {"hooks.rebind.example": "93.184.215.14"}
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in answer:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer[host], port or 0))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    t = tenant(api)
+    sub = subscribe(api, t, "https://hooks.rebind.example/x", ["return.label_created"])
+    # When it answers the metadata address at delivery time
+    answer["hooks.rebind.example"] = "169.254.169.254"
+    attempts: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if isinstance(address, tuple) and address[0] in ("169.254.169.254", "93.184.215.14"):
+            attempts.append(address)
+            raise OSError("recorded, not made")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    api.create_return(t)
+    drain(aws)
+    # Then no connection was attempted and the delivery says why, in our words
+    assert attempts == []
+    (delivery,) = deliveries(api, t, sub)
+    assert delivery["status"] == "pending" and delivery.get("last_status_code") is None
+    assert delivery["last_error"].startswith("the URL was refused: host resolves to a refused address")
