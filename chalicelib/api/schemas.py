@@ -7,8 +7,30 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
 
-Str = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+from chalicelib.domain.text import LINE_MESSAGE, TEXT_MESSAGE, has_control
+
+
+def _line(value: Any) -> Any:
+    """Identifiers and names: no control characters anywhere (checked before any whitespace is stripped)."""
+    if isinstance(value, str) and has_control(value):
+        raise ValueError(LINE_MESSAGE)
+    return value
+
+
+def _text(value: Any) -> Any:
+    """Free text (comments, notes): line feeds allowed, no other control characters."""
+    if isinstance(value, str) and has_control(value, allow_line_feed=True):
+        raise ValueError(TEXT_MESSAGE)
+    return value
+
+
+#: A one-line value (identifier, name, code, address line): no control characters (CR, LF, NUL, U+2028 ...), which
+#: would break an email header, a CSV row or a log line. Every string field that is not free text is built on it.
+Line = Annotated[str, BeforeValidator(_line)]
+#: Free text that may run over several lines (`\n`), with no other control characters.
+Text = Annotated[str, BeforeValidator(_text)]
+Str = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]  # a name
+Code = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]  # an identifier
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 DecimalString = Annotated[str, StringConstraints(pattern=r"^\d{1,9}(\.\d{1,4})?$")]
 Percent = Annotated[str, StringConstraints(pattern=r"^(100(\.0{1,2})?|\d{1,2}(\.\d{1,2})?)$")]  # "0".."100"
@@ -46,8 +68,8 @@ class Out(BaseModel):
 class AddressIn(In):
     name: Str
     street: Str
-    house_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] = ""
-    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    house_number: Annotated[Line, StringConstraints(strip_whitespace=True, max_length=20)] = ""
+    postal_code: Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
     city: Str
     country: Country
 
@@ -74,7 +96,7 @@ class ReasonIn(In):
     comment_required: bool = False
     photo_required: bool = False
     excludes_item: bool = False  # choosing it means the item cannot be returned; `message` tells the customer why
-    message: Annotated[str, StringConstraints(max_length=500)] | None = None
+    message: Annotated[Text, StringConstraints(max_length=500)] | None = None
 
 
 def _unique_reason_codes(reasons: list[ReasonIn]) -> list[ReasonIn]:
@@ -227,8 +249,8 @@ class ReturnLineIn(In):
     line_item_id: Code
     quantity: int = Field(ge=1, le=10000)
     reason: Code
-    comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    photos: list[Annotated[str, StringConstraints(max_length=500)]] = Field(default_factory=list, max_length=10)
+    comment: Annotated[Text, StringConstraints(max_length=2000)] | None = None
+    photos: list[Annotated[Line, StringConstraints(max_length=500)]] = Field(default_factory=list, max_length=10)
 
 
 class PortalReturnIn(In):
@@ -253,11 +275,11 @@ class MerchantReturnIn(In):
 
 
 class CancelIn(In):
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Annotated[Text, StringConstraints(max_length=500)] | None = None
 
 
 class PortalPhotoIn(In):
-    content_type: Annotated[str, StringConstraints(max_length=100)]
+    content_type: Annotated[Line, StringConstraints(max_length=100)]
     line_item_id: Code
 
 
@@ -311,12 +333,12 @@ class FeedbackItemIn(In):
 class FeedbackIn(In):
     decision: Literal["approve", "reject"]
     items: list[FeedbackItemIn] = Field(default_factory=list, max_length=100)
-    comment: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    comment: Annotated[Text, StringConstraints(max_length=4000)] | None = None
 
 
 class RefundIn(In):
     amount: DecimalString | None = None
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Annotated[Text, StringConstraints(max_length=500)] | None = None
 
 
 class ReturnsQuery(In):
@@ -354,30 +376,31 @@ class ReturnsQuery(In):
 
 # ----- warehouse ------------------------------------------------------------------------------------------------
 class SenderIn(In):
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    name: Annotated[Line, StringConstraints(max_length=200)] | None = None
+    address: Annotated[Text, StringConstraints(max_length=500)] | None = None
 
 
 class ScanIn(In):
-    barcode: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None  # kept if nothing matches
+    barcode: Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    notes: Annotated[Text, StringConstraints(max_length=2000)] | None = None  # kept if nothing matches
     sender: SenderIn | None = None  # as printed on the parcel, kept if nothing matches
 
 
 class PhotoIn(In):
-    content_type: Annotated[str, StringConstraints(max_length=100)]
+    content_type: Annotated[Line, StringConstraints(max_length=100)]
     line_item_id: Code | None = None
 
 
-CheckValue = bool | int | float | Annotated[str, StringConstraints(max_length=2000)]
+# the check on the whole union (not its str member) keeps the error location at the answer
+CheckValue = Annotated[bool | int | float | Annotated[str, StringConstraints(max_length=2000)], BeforeValidator(_text)]
 
 
 class InspectionLineIn(In):
     line_item_id: Code
     received_quantity: int = Field(ge=0, le=10000)
     checks: dict[Code, CheckValue] = Field(default_factory=dict, max_length=100)
-    notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
-    photos: list[Annotated[str, StringConstraints(max_length=500)]] = Field(default_factory=list, max_length=50)
+    notes: Annotated[Text, StringConstraints(max_length=4000)] | None = None
+    photos: list[Annotated[Line, StringConstraints(max_length=500)]] = Field(default_factory=list, max_length=50)
     received_sku: Code | None = None  # set when the parcel held another article than this line's
 
 
@@ -391,14 +414,14 @@ class InspectionIn(In):
     extra_items: list[ExtraItemIn] = Field(default_factory=list, max_length=100)
 
 
-AnswerValue = bool | Annotated[str, StringConstraints(max_length=200)]
+AnswerValue = Annotated[bool | Annotated[str, StringConstraints(max_length=200)], BeforeValidator(_line)]
 
 
 class QuestionIn(In):
     key: Code
     label: Str
     type: Literal["bool", "enum", "text"]
-    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+    options: list[Annotated[Line, StringConstraints(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=50
     )
     photo_required_when: list[AnswerValue] = Field(default_factory=list, max_length=50)
@@ -421,7 +444,7 @@ class WorkOrdersQuery(In):
 
 class WorkOrderCompleteIn(In):
     minutes: int = Field(ge=0, le=24 * 60)
-    notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    notes: Annotated[Text, StringConstraints(max_length=4000)] | None = None
 
 
 class ParcelsQuery(In):

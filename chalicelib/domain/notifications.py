@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.money import minor_exponent, quantize
+from chalicelib.domain.text import single_line
 
 DEFAULT_LANGUAGE = "en"
 
@@ -409,4 +410,6 @@ def render(kind: str, lang: str, ctx: Mapping[str, Any]) -> Message | None:
     if kind in RETURN_KINDS:
         paragraphs.append(lg.track.format_map(values))
     paragraphs.append(lg.closing.format_map(values))
-    return Message(subject=template.subject.format_map(values), text="\n\n".join(paragraphs) + "\n")
+    # a subject is one header line, whatever the merchant's name or the order number hold (the mailer checks again)
+    subject = single_line(template.subject.format_map(values))
+    return Message(subject=subject, text="\n\n".join(paragraphs) + "\n")

@@ -34,6 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.text import clean_line
 
 Loc = tuple[str | int, ...]
 #: Validates an OrderIn-shaped dict: (the cleaned dict, []) or (None, [(loc, message), ...]).
@@ -110,6 +111,13 @@ def validated(mapped: MappedOrder, validate: Validator) -> dict[str, Any]:
 # ----- small parsers ---------------------------------------------------------------------------------------------
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def _free(value: Any) -> str:
+    """A shop's free-text value for a one-line field (a product or person name, an address line): line breaks and
+    other control characters become spaces. Identifiers (numbers, line ids, SKUs) are not cleaned: OrderIn refuses
+    them with the shop's field named."""
+    return clean_line(_text(value))
 
 
 def _clip(value: str, limit: int) -> str:
@@ -246,22 +254,22 @@ def split_street(address1: str, address2: str = "", country: str = "") -> tuple[
 
 
 def _person(addr: dict[str, Any]) -> str:
-    name = _text(addr.get("name")) or " ".join(
-        p for p in (_text(addr.get("first_name")), _text(addr.get("last_name"))) if p
+    name = _free(addr.get("name")) or " ".join(
+        p for p in (_free(addr.get("first_name")), _free(addr.get("last_name"))) if p
     )
-    return _clip(name or _text(addr.get("company")), TEXT_MAX)
+    return _clip(name or _free(addr.get("company")), TEXT_MAX)
 
 
 def _address(addr: dict[str, Any], *, line1: str, line2: str, postcode: str, country: str, fallback_name: str) -> dict:
     country_code = _text(addr.get(country)).upper()
-    street, number = split_street(_text(addr.get(line1)), _text(addr.get(line2)), country_code)
+    street, number = split_street(_free(addr.get(line1)), _free(addr.get(line2)), country_code)
     return {
         "name": _person(addr) or fallback_name,
         "street": street,
         "house_number": number,
         # a few countries have no postal codes (IE before Eircode, HK, AE): a placeholder keeps the order usable
-        "postal_code": _clip(_text(addr.get(postcode)), 20) or "-",
-        "city": _clip(_text(addr.get("city")), TEXT_MAX),
+        "postal_code": _clip(_free(addr.get(postcode)), 20) or "-",
+        "city": _clip(_free(addr.get("city")), TEXT_MAX),
         "country": country_code,
     }
 
@@ -369,7 +377,7 @@ def _shopify_line(
     if quantity != ordered:
         paid = paid * quantity / ordered
     grams = line.get("grams")
-    name = _text(line.get("name")) or _text(line.get("title")) or line_id
+    name = _free(line.get("name")) or _free(line.get("title")) or line_id
     return {
         "line_item_id": line_id,
         "sku": _sku(line.get("sku"), ("variant", line.get("variant_id")), ("line", line_id)),
@@ -564,8 +572,9 @@ def _woo_line(line: dict[str, Any], idx: int, prices_include_tax: bool) -> dict[
     return {
         "line_item_id": line_id,
         "sku": _sku(line.get("sku"), ("variation", variation), ("product", product), ("line", line_id)),
-        # WordPress stores titles with HTML entities ("Shirt &ndash; Color: Black"); the customer reads text
-        "name": _clip(html.unescape(_text(line.get("name"))) or line_id, TEXT_MAX),
+        # WordPress stores titles with HTML entities ("Shirt &ndash; Color: Black"); the customer reads text (and an
+        # entity may spell a line break: cleaned after unescaping)
+        "name": _clip(_free(html.unescape(_text(line.get("name")))) or line_id, TEXT_MAX),
         "quantity": quantity,
         "unit_price": money(_cents(subtotal / quantity)),
         "paid_total": money(_cents(paid)),
