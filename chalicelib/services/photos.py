@@ -28,7 +28,7 @@ from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.floor import billing_month
 from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.images import HEADER_BYTES, ImageType, sniff
-from chalicelib.domain.photos import IMAGE_TYPES, PhotoKey, parse_parcel_photo_key, parse_photo_key
+from chalicelib.domain.photos import IMAGE_TYPES, PhotoKey, parse_parcel_photo_key, parse_photo_key, segment
 from chalicelib.domain.returns import Return
 from chalicelib.observability import logger
 from chalicelib.services.common import change_return
@@ -265,7 +265,7 @@ def customer_photo_prefix(merchant_id: str, order_number: str, line_item_id: str
     """`customer/<merchant>/<hash of the order number>/<line>/`: outside photos/, so the warehouse photo pipeline
     never sees them; the order number is hashed because it is the customer's credential."""
     order_ref = hashlib.sha256(order_number.encode()).hexdigest()[:32]
-    return f"customer/{merchant_id}/{order_ref}/{line_item_id}/"
+    return f"customer/{segment(merchant_id)}/{order_ref}/{segment(line_item_id)}/"
 
 
 def customer_photo_upload(

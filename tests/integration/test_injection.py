@@ -17,6 +17,7 @@ from PIL import Image
 from app import app
 from chalicelib.bootstrap import container
 from tests.integration.test_order_intake import shop_tenant, shopify, shopify_order_body, upload
+from tests.integration.test_photos import deliver, exists, put, uploaded
 from tests.support import ADDRESS, OPERATOR_KEY, Api, unique
 
 GID = "gid://shopify/LineItem/1"
@@ -174,6 +175,110 @@ def test_a_shopify_order_with_line_breaks_in_free_text_is_taken_cleaned(api: Api
     assert order.items[0].name == "Shirt - M"
     assert order.shipping_address.name == "Jon Doe"
     assert (order.shipping_address.street, order.shipping_address.house_number) == ("Hauptstr.", "5")
+
+
+# ----- Shopify line item ids (gid://...) end to end ------------------------------------------------------------
+REASONS = [
+    {"code": "damaged", "label": "Arrived damaged", "photo_required": True},
+    {"code": "too_small", "label": "Too small"},
+]
+CHECKLISTS = {
+    "checklists": [
+        {
+            "name": "All",
+            "applies_to": "true",
+            "questions": [{"key": "damaged", "label": "Damage?", "type": "bool", "photo_required_when": [True]}],
+        }
+    ]
+}
+
+
+def test_a_gid_line_item_id_works_end_to_end_and_its_photos_are_checked(api: Api, aws: Any) -> None:
+    # Given an order whose lines carry Shopify GraphQL ids, one of them ending like another's prefix
+    t = api.tenant()
+    api.ok("PUT", "/v1/settings/policy", t["m_key"], {"return_window_days": 30, "reasons": REASONS})
+    api.ok("PUT", "/v1/settings/checklists", t["m_key"], CHECKLISTS)
+    other = f"{GID}/x"
+    items = [
+        {"line_item_id": GID, "sku": "SHIRT-M", "name": "Shirt", "quantity": 1, "unit_price": "20.00"},
+        {"line_item_id": other, "sku": "CAP", "name": "Cap", "quantity": 1, "unit_price": "10.00"},
+    ]
+    order = api.order(t["m_key"], items=items)
+    token = api.session(t["slug"], order)
+    assert set(i["line_item_id"] for i in api.ok("GET", "/v1/portal/order", token)["items"]) == {GID, other}
+
+    # the required customer photo is still required for that line
+    line = {"line_item_id": GID, "quantity": 1, "reason": "damaged"}
+    err = problem(api.call("POST", "/v1/portal/returns", token, {"items": [line]}), 422)
+    assert locs(err) == [["items", 0, "photos"]]
+    # the upload key keeps the id in one segment: `/` cannot move the photo to another line
+    up = api.ok("POST", "/v1/portal/photos", token, {"content_type": "image/jpeg", "line_item_id": GID}, 201)
+    up_other = api.ok("POST", "/v1/portal/photos", token, {"content_type": "image/jpeg", "line_item_id": other}, 201)
+    assert up["key"].count("/") == 4 and up_other["key"].count("/") == 4
+    container().files.put(up["key"], jpeg(), "image/jpeg")
+    container().files.put(up_other["key"], jpeg(), "image/jpeg")
+    err = problem(
+        api.call("POST", "/v1/portal/returns", token, {"items": [{**line, "photos": [up_other["key"]]}]}), 422
+    )
+    assert locs(err) == [["items", 0, "photos", 0]]  # the other line's photo
+    ret = api.ok("POST", "/v1/portal/returns", token, {"items": [{**line, "photos": [up["key"]]}]}, 201)
+    assert [i["line_item_id"] for i in ret["items"]] == [GID]
+    api.ok("POST", "/v1/warehouse/scans", t["wh_key"], {"barcode": ret["tracking_number"]})
+
+    # warehouse photos of that line: a non-image is checked and deleted, an image is recorded on the line
+    slot = lambda: api.ok(  # noqa: E731
+        "POST",
+        f"/v1/warehouse/returns/{ret['id']}/photos",
+        t["wh_key"],
+        {"content_type": "image/jpeg", "line_item_id": GID},
+        201,
+    )["key"]
+    bad_key, good_key = slot(), slot()
+    assert bad_key.count("/") == 4
+    put(aws, bad_key, b"%PDF-1.7\n" * 100, "image/jpeg")
+    put(aws, good_key, jpeg(), "image/jpeg")
+    assert deliver(uploaded(aws, [bad_key, good_key])) == {"batchItemFailures": []}
+    assert not exists(aws, bad_key) and exists(aws, good_key)
+    view = api.ok("GET", f"/v1/returns/{ret['id']}", t["m_key"])
+    (item,) = view["items"]
+    assert [p["key"] for p in item["photos"]] == [good_key]
+    assert [e["reason"] for e in view["timeline"] if e["type"] == "photo.rejected"] == ["not_an_image"]
+
+    # inspection: the checklist's photo is required for that line, then the inspection goes through
+    path = f"/v1/warehouse/returns/{ret['id']}/inspection"
+    inspection = {"line_item_id": GID, "received_quantity": 1, "checks": {"damaged": True}}
+    err = problem(api.call("POST", path, t["wh_key"], {"items": [inspection]}), 422)
+    assert locs(err) == [["items", 0, "photos"]]
+    api.ok("POST", path, t["wh_key"], {"items": [{**inspection, "photos": [good_key]}]}, 202)
+    inspected = container().store.get_return(ret["id"])
+    assert inspected.item(GID).photos == [good_key]
+
+
+def test_a_slash_in_a_line_item_id_cannot_move_a_warehouse_photo_to_another_line(api: Api, aws: Any) -> None:
+    # lines `A` and `A/B`: a photo of `A/B` must be recorded on `A/B`, never parsed as some other line
+    t = api.tenant()
+    items = [
+        {"line_item_id": "A", "sku": "S1", "name": "One", "quantity": 1, "unit_price": "20.00"},
+        {"line_item_id": "A/B", "sku": "S2", "name": "Two", "quantity": 1, "unit_price": "20.00"},
+    ]
+    order = api.order(t["m_key"], items=items)
+    lines = [{"line_item_id": "A", "quantity": 1, "reason": "too_small"}, {**{"line_item_id": "A/B"}, "quantity": 1}]
+    lines[1]["reason"] = "too_small"
+    ret = api.create_return(t, lines=lines, order=order)
+    key = api.ok(
+        "POST",
+        f"/v1/warehouse/returns/{ret['id']}/photos",
+        t["wh_key"],
+        {"content_type": "image/jpeg", "line_item_id": "A/B"},
+        201,
+    )["key"]
+    put(aws, key, jpeg())
+    assert deliver(uploaded(aws, [key])) == {"batchItemFailures": []}
+    photos = {
+        i["line_item_id"]: [p["key"] for p in i["photos"]]
+        for i in api.ok("GET", f"/v1/returns/{ret['id']}", t["m_key"])["items"]
+    }
+    assert photos == {"A": [], "A/B": [key]}
 
 
 # ----- emails --------------------------------------------------------------------------------------------------
