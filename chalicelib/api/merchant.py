@@ -368,7 +368,7 @@ def refund(call: Call, return_id: str) -> dict[str, Any]:
         return_id=return_id,
         amount=Decimal(body.amount) if body.amount is not None else None,
         reason=body.reason,
-        idempotency_key=call.header("Idempotency-Key"),
+        idempotency_key=call.idempotency_key(),
         actor=f"merchant:{_mid(call)}",
     )
     return {"refund_id": result.refund_id, "status": result.status}

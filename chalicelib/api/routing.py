@@ -20,9 +20,10 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.problems import Forbidden, from_error, problem
 from chalicelib.bootstrap import container
-from chalicelib.domain.errors import DomainError, MalformedInput, ValidationFailed
+from chalicelib.domain.errors import DomainError, MalformedInput, NotFound, ValidationFailed
 from chalicelib.domain.returns import iso
 from chalicelib.domain.tenants import Principal
+from chalicelib.domain.text import has_control
 from chalicelib.observability import logger
 
 
@@ -44,6 +45,14 @@ class RouteSpec:
 
 ROUTES: list[RouteSpec] = []
 
+#: The longest path value any route takes. Ids and tokens are 30-40 characters, slugs at most 63; a longer value names
+#: nothing (and would exceed DynamoDB's key size in a lookup): 404 before anything reads it.
+MAX_PATH_VALUE = 200
+
+
+def _unknown_path_value(params: dict[str, str]) -> bool:
+    return any(len(value) > MAX_PATH_VALUE or has_control(value) for value in params.values())
+
 
 @dataclass
 class Call:
@@ -57,6 +66,13 @@ class Call:
     def header(self, name: str) -> str | None:
         value = self.request.headers.get(name.lower())
         return str(value) if value is not None else None
+
+    def idempotency_key(self) -> str | None:
+        """The `Idempotency-Key` header (it becomes part of a table key): 1 to 200 characters, one line."""
+        value = self.header("Idempotency-Key")
+        if value is not None and (not 1 <= len(value) <= MAX_PATH_VALUE or has_control(value)):
+            raise ValidationFailed.at(["headers", "Idempotency-Key"], "1 to 200 characters, no control characters")
+        return value
 
     @property
     def client_ip(self) -> str:
@@ -144,6 +160,8 @@ def endpoint(
         @functools.wraps(fn)
         def view(**params: str) -> Response:
             request = bp.current_request
+            if _unknown_path_value(params):
+                return from_error(NotFound("no such resource"))
             try:
                 c = container()
                 principal = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from chalice.test import Client
 from PIL import Image
 
 from app import app
+from chalicelib.api.routing import ROUTES
 from chalicelib.bootstrap import container
 from tests.integration.test_order_intake import shop_tenant, shopify, shopify_order_body, upload
 from tests.integration.test_photos import deliver, exists, put, uploaded
@@ -301,3 +303,49 @@ def test_a_stored_merchant_name_with_a_line_break_cannot_inject_mail_headers(aws
     assert [line for line in sent.raw_data.splitlines() if line.startswith("Subject:")] == [
         "Subject: Shop Bcc: evil@example.com: your return is registered"
     ]
+
+
+# ----- over-long path values -----------------------------------------------------------------------------------
+def _path_with(path: str, value: str) -> str:
+    return re.sub(r"\{[a-z_]+\}", value, path)
+
+
+def test_an_over_long_path_value_is_404_on_every_route(api: Api) -> None:
+    t = api.tenant()
+    long = "r" * 2100
+    keys = {"merchant": t["m_key"], "warehouse": t["wh_key"], "operator": OPERATOR_KEY}
+    routes = [r for r in ROUTES if "{" in r.path]
+    assert len(routes) > 20
+    for route in routes:
+        key = next((keys[a] for a in route.auth if a in keys), None)
+        resp = api.call(route.method, _path_with(route.path, long), key, body={})
+        assert resp.status_code == 404, (route.method, route.path, resp.status_code, resp.body)
+        assert resp.headers["Content-Type"] == "application/problem+json", route.path
+
+
+def test_the_longest_legitimate_ids_are_not_refused(api: Api) -> None:
+    t = api.tenant()
+    ret = api.create_return(t)
+    api.ok("GET", f"/v1/returns/{ret['id']}", t["m_key"])
+    api.ok("GET", f"/v1/track/{ret['tracking_token']}")
+    # a plausible but unknown 200-character value is an ordinary 404
+    problem(api.call("GET", f"/v1/returns/{'r' * 200}", t["m_key"]), 404)
+
+
+def test_an_over_long_idempotency_key_is_422_not_500(api: Api) -> None:
+    t = api.tenant()
+    ret = api.create_return(t)
+    path = f"/v1/returns/{ret['id']}/refund"
+    err = problem(api.call("POST", path, t["m_key"], {}, headers={"Idempotency-Key": "k" * 2100}), 422)
+    assert locs(err) == [["headers", "Idempotency-Key"]]
+    assert api.ok("GET", f"{path}s", t["m_key"])["items"] == []
+
+
+@pytest.mark.parametrize("action", ["sessions", "withdrawals"])
+def test_an_over_long_slug_with_a_valid_body_is_404_not_500(api: Api, action: str) -> None:
+    # the portal's rate limiter wrote a counter keyed by the slug: DynamoDB refused the 2 KB key (a 500 before)
+    body: dict[str, Any] = {"order_number": "ORD-1", "email": "erika@example.com"}
+    if action == "withdrawals":
+        body |= {"name": "Erika Mustermann", "confirm": True}
+    resp = api.call("POST", f"/v1/portal/merchants/{'s' * 2100}/{action}", None, body)
+    assert problem(resp, 404)["status"] == 404
