@@ -13,7 +13,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, LocalGateway
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    LocalChalice,
+    LocalDevServer,
+    LocalGateway,
+    ThreadedHTTPServer,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 _SECRET_PATH_PARTS = re.compile(r"(/v1/track/)[^/?\s]+")
@@ -37,6 +44,14 @@ class RequestHandler(ChaliceRequestHandler):
         sys.stderr.write("api  " + (format % args) + "\n")
 
 
+class Server(ThreadedHTTPServer):
+    """Chalice's threaded server with a listen backlog for bursts: socketserver's default of 5 resets connections
+    when a few dozen clients connect at once (seen with 25 parallel portal requests)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class ApiServer:
     """The API on host:port in a daemon thread. `start()` binds (raises OSError when the port is taken)."""
 
@@ -57,7 +72,9 @@ class ApiServer:
             # the server runs one thread per connection.
             CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
             app.__class__ = CustomLocalChalice
-        self._server = LocalDevServer(app, config, self.host, self.port, handler_cls=RequestHandler).server
+        self._server = LocalDevServer(
+            app, config, self.host, self.port, handler_cls=RequestHandler, server_cls=Server
+        ).server
         self._thread = threading.Thread(target=self._server.serve_forever, name="api-server", daemon=True)
         self._thread.start()
 

@@ -591,7 +591,7 @@ def test_every_scheduled_function_has_a_handler_and_a_valid_expression() -> None
     import re
 
     scheduled = [fn for fn in d.FUNCTIONS if fn.schedule]
-    assert [fn.name for fn in scheduled] == ["expire_labels", "dhl_tracking_poller"]
+    assert [fn.name for fn in scheduled] == ["expire_labels", "dhl_tracking_poller", "sweeper"]
     for fn in scheduled:
         assert re.fullmatch(r"rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)", fn.schedule or "")
         assert (d.ROOT / "functions" / fn.name / "handler.py").is_file()
