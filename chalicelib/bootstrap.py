@@ -178,7 +178,7 @@ class Container:
             cs = self.secrets.get(merchant_id, "shop-consumer-secret")
             if not ck or not cs or not shop:
                 return None
-            return WooCommerceRefunds(shop["base_url"], ck, cs, self.http)
+            return WooCommerceRefunds(shop["base_url"], ck, cs, self.http, local=self.settings.webhooks_allow_loopback)
         return None
 
     def now(self) -> datetime:

@@ -183,7 +183,9 @@ class RefundSettingsIn(In):
     store_credit_bonus_percent: Percent | None = None
 
 
-HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s/]+(/\S*)?$", max_length=500)]
+#: A shop's address: https outside local mode, where `make run` also takes exactly http://127.0.0.1:<port> (the
+#: outbound URL policy, domain/urls.py, decides in services/tenants.put_shop; the pattern only refuses non-URLs).
+ShopUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=500)]
 Secret = Annotated[str, StringConstraints(min_length=8, max_length=500)]
 
 
@@ -197,7 +199,7 @@ class ShopifyShopIn(In):
 
 class WooCommerceShopIn(In):
     platform: Literal["woocommerce"]
-    base_url: HttpsUrl
+    base_url: ShopUrl
     consumer_key: Secret
     consumer_secret: Secret
     webhook_secret: Secret

@@ -114,3 +114,21 @@ def test_refund_retries_fit_the_contract_bounds() -> None:
             elapsed += wait
         assert attempts <= 6
         assert elapsed <= 300
+
+
+def test_a_failed_refund_tells_the_merchant_the_error_message_not_the_lambda_stack_trace() -> None:
+    from functions.refund_failed.handler import DEFAULT_MESSAGE, failure_message
+
+    cause = json.dumps(
+        {
+            "errorType": "ShopError",
+            "errorMessage": "WooCommerce: the store address must start with https://.",
+            "stackTrace": ['  File "/var/task/chalicelib/bootstrap.py", line 181, in shop\n'],
+        }
+    )
+    assert failure_message({"Error": "ShopError", "Cause": cause}) == (
+        "WooCommerce: the store address must start with https://."
+    )
+    assert failure_message({"Error": "RefundTargetError", "Cause": "HTTP 503"}) == "HTTP 503"
+    assert failure_message({"Error": "States.Timeout"}) == "States.Timeout"
+    assert failure_message({}) == DEFAULT_MESSAGE

@@ -13,7 +13,6 @@ any other 5xx, 408/429, a timeout or a connection error is transient.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
@@ -27,6 +26,7 @@ from chalicelib.adapters.shops.base import (
     money_string,
     parse_amount,
 )
+from chalicelib.domain.urls import url_error
 
 DISPLAY_NAME = "WooCommerce"
 API_PATH = "/wp-json/wc/v3"
@@ -39,10 +39,18 @@ class WooCommerceRefunds:
 
     name = "woocommerce"
 
-    def __init__(self, base_url: str, consumer_key: str, consumer_secret: str, http: requests.Session) -> None:
-        parts = urlsplit(base_url.strip())
-        if parts.scheme != "https" or not parts.netloc:
-            # Basic auth sends the key and secret with every request: never over plain http.
+    def __init__(
+        self,
+        base_url: str,
+        consumer_key: str,
+        consumer_secret: str,
+        http: requests.Session,
+        *,
+        local: bool = False,
+    ) -> None:
+        if url_error(base_url.strip(), local=local):
+            # Basic auth sends the key and secret with every request: never over plain http (`make run`'s local
+            # sinks, exactly http://127.0.0.1:<port>, aside).
             raise ShopError(f"{DISPLAY_NAME}: the store address must start with https://.")
         self.base_url = base_url.strip().rstrip("/")
         self._auth = (consumer_key, consumer_secret)
