@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -233,13 +234,135 @@ MERCHANT_WEBHOOKS = EventRule(
 )
 EVENT_RULES = (CUSTOMER_NOTIFICATIONS, REPORT_EVENTS, MERCHANT_WEBHOOKS)
 
+# -- the files bucket's key layout (services/returns.py, domain/photos.py, domain/exports.py, services/photos.py) --
+#: Return labels and customs declarations (CN23): `labels/<merchant_id>/<return_id>[-cn23].pdf`.
+LABELS_PREFIX = "labels/"
+#: Warehouse photos of returns: `photos/<merchant_id>/<return_id>/<line_item_id | parcel>/<photo_id>.<ext>`.
+PHOTOS_PREFIX = "photos/"
+#: Photos of unidentified parcels: `parcels/<warehouse_id>/<parcel_id>/<photo_id>.<ext>`.
+PARCEL_PHOTOS_PREFIX = "parcels/"
+#: Thumbnails the photo processor makes: `thumbs/<photo path without photos/>.jpg`, `thumbs/parcels/...`.
+THUMBNAILS_PREFIX = "thumbs/"
+#: Photos customers upload with a return request: `customer/<merchant_id>/<order ref>/<line_item_id>/<name>`.
+CUSTOMER_PHOTOS_PREFIX = "customer/"
 #: Where exports (CSV files for merchants) live in the files bucket; expired by a lifecycle rule.
 EXPORT_PREFIX = "exports/"
 #: The partition key prefix of export records (the export worker may write those items only).
 EXPORT_RECORD_PREFIX = "EXPORT#"
 
 #: Where the documents customers get by email live in the files bucket (the notifier may read these only).
-CUSTOMER_DOCUMENT_PREFIXES = ("labels/",)
+CUSTOMER_DOCUMENT_PREFIXES = (LABELS_PREFIX,)
+
+
+# -- permissions, as data ------------------------------------------------------------------------------------------
+# The kinds of resource a grant names. The stack turns each into ARNs; tests/support/iam_audit.py checks every AWS
+# call a function makes in the tests against the same grants (IAM evaluation in miniature), so they cannot drift.
+class On:
+    TABLE = "table"  # scopes: partition key patterns (LeadingKeys); "*" = any item. Reads include the indexes.
+    BUCKET = "bucket"  # scopes: object key patterns ("photos/*"); "" = the bucket itself (s3:ListBucket)
+    PARAMETERS = "parameters"  # scopes: SSM parameter names under the secrets prefix ("carriers/*")
+    QUEUE = "queue"  # scopes: queue names
+    EVENT_BUS = "event_bus"  # the one bus
+    STATE_MACHINE = "state_machine"  # scopes: state machine names
+    MAIL = "mail"  # SES identities of this account and region; the From address is pinned to the sender
+
+
+TABLE_READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+# A TransactWriteItems is authorized item by item as these (it has no IAM action of its own), a TransactGetItems as
+# GetItem. Nothing in Boomerang scans; PynamoDB 6 never calls DescribeTable.
+TABLE_WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
+TABLE_DELETE = ("dynamodb:DeleteItem",)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """`actions` on `resource` (one of the kinds above), limited to `scopes` (fnmatch patterns)."""
+
+    actions: tuple[str, ...]
+    resource: str
+    scopes: tuple[str, ...] = ("*",)
+
+    def allows(self, action: str, resource: str, name: str) -> bool:
+        return action in self.actions and resource == self.resource and any(fnmatchcase(name, s) for s in self.scopes)
+
+
+def _keys(*prefixes: str) -> tuple[str, ...]:
+    return tuple(f"{p}*" for p in prefixes)
+
+
+#: What a piece of code may do, by capability. A function's `needs` names capabilities; nothing else is granted.
+CAPABILITIES: dict[str, tuple[Grant, ...]] = {
+    # DynamoDB: reads; writes (put, update, condition checks; transactions are these item by item); deletes
+    "table_read": (Grant(TABLE_READ, On.TABLE),),
+    "table_write": (Grant(TABLE_WRITE, On.TABLE),),
+    "table_delete": (Grant(TABLE_DELETE, On.TABLE),),
+    # the export worker's own records only (partition keys EXPORT#...)
+    "export_records": (Grant(("dynamodb:PutItem", "dynamodb:UpdateItem"), On.TABLE, (f"{EXPORT_RECORD_PREFIX}*",)),),
+    # S3, by key prefix. The API makes labels (and deletes them when the return could not be saved), signs uploads
+    # (photos, parcel photos, customer photos: a presigned POST is authorized as the signer's PutObject) and signs
+    # downloads of what it shows; ListBucket so that a HEAD of a missing customer upload is 404, not 403.
+    "api_files": (
+        Grant(
+            ("s3:PutObject",),
+            On.BUCKET,
+            _keys(LABELS_PREFIX, PHOTOS_PREFIX, PARCEL_PHOTOS_PREFIX, CUSTOMER_PHOTOS_PREFIX),
+        ),
+        Grant(("s3:DeleteObject",), On.BUCKET, _keys(LABELS_PREFIX)),
+        Grant(
+            ("s3:GetObject",),
+            On.BUCKET,
+            _keys(
+                LABELS_PREFIX,
+                PHOTOS_PREFIX,
+                PARCEL_PHOTOS_PREFIX,
+                THUMBNAILS_PREFIX,
+                CUSTOMER_PHOTOS_PREFIX,
+                EXPORT_PREFIX,
+            ),
+        ),
+        Grant(("s3:ListBucket",), On.BUCKET, ("",)),
+    ),
+    # labels and customs declarations, to attach them to customer emails: read only
+    "customer_documents": (Grant(("s3:GetObject",), On.BUCKET, _keys(*CUSTOMER_DOCUMENT_PREFIXES)),),
+    # the photo processor: reads uploads (photos/, parcels/), deletes those that are not images, writes thumbs/.
+    # ListBucket: so that S3 answers a HEAD of a missing key (an event for an object already deleted) with 404.
+    "photo_uploads": (
+        Grant(("s3:GetObject", "s3:DeleteObject"), On.BUCKET, _keys(PHOTOS_PREFIX, PARCEL_PHOTOS_PREFIX)),
+        Grant(("s3:PutObject",), On.BUCKET, _keys(THUMBNAILS_PREFIX)),
+        Grant(("s3:ListBucket",), On.BUCKET, ("",)),
+    ),
+    # multipart uploads of export files (Create/UploadPart/Complete are authorized as s3:PutObject), exports/ only
+    "export_files": (Grant(("s3:PutObject", "s3:AbortMultipartUpload"), On.BUCKET, _keys(EXPORT_PREFIX)),),
+    # SSM parameters (chalicelib/adapters/secrets.py): <prefix>/carriers/<account>/<carrier>/<key> and
+    # <prefix>/merchants/<merchant_id>/<name>; read only
+    "carrier_credentials": (Grant(("ssm:GetParameter",), On.PARAMETERS, ("carriers/*",)),),
+    "shop_credentials": (Grant(("ssm:GetParameter",), On.PARAMETERS, ("merchants/*/shop-*",)),),
+    "refund_webhook_secret": (Grant(("ssm:GetParameter",), On.PARAMETERS, ("merchants/*/refund-webhook-secret",)),),
+    "subscription_secrets": (Grant(("ssm:GetParameter",), On.PARAMETERS, ("merchants/*/subscription-*",)),),
+    # the API: merchants' secrets (settings), carrier credentials the operator sets, a deleted subscription's secret
+    "api_secrets": (
+        Grant(("ssm:GetParameter", "ssm:PutParameter"), On.PARAMETERS, ("merchants/*", "carriers/*")),
+        Grant(("ssm:DeleteParameter",), On.PARAMETERS, ("merchants/*/subscription-*",)),
+    ),
+    # queues, by what is sent where
+    "tracking_queue": (Grant(("sqs:SendMessage",), On.QUEUE, (TRACKING_QUEUE.name,)),),
+    "export_queue": (Grant(("sqs:SendMessage",), On.QUEUE, (EXPORT_QUEUE.name,)),),
+    "webhook_queue": (Grant(("sqs:SendMessage",), On.QUEUE, (WEBHOOK_QUEUE.name,)),),  # redeliveries asked by hand
+    # the dispatcher's retries (DelaySeconds) go back to the queue the message came from, found by its name
+    "webhook_retries": (Grant(("sqs:SendMessage", "sqs:GetQueueUrl"), On.QUEUE, (WEBHOOK_QUEUE.name,)),),
+    # the one function that puts domain events on the bus (OUTBOX's consumer)
+    "events": (Grant(("events:PutEvents",), On.EVENT_BUS),),
+    "start_processing": (Grant(("states:StartExecution",), On.STATE_MACHINE, ("boomerang-processing",)),),
+    "start_refund": (Grant(("states:StartExecution",), On.STATE_MACHINE, ("boomerang-refund",)),),
+    # the merchant's feedback (or a decision already made) answers the processing workflow's task token
+    "answer_feedback": (Grant(("states:SendTaskSuccess",), On.STATE_MACHINE, ("boomerang-processing",)),),
+    "mail": (Grant(("ses:SendRawEmail",), On.MAIL),),
+}
+
+
+def allows(needs: tuple[str, ...], action: str, resource: str, name: str) -> bool:
+    """Whether the capabilities `needs` allow `action` on `name` (an item's partition key, an object key, ...)."""
+    return any(g.allows(action, resource, name) for need in needs for g in CAPABILITIES[need])
 
 
 @dataclass(frozen=True)
@@ -249,67 +372,79 @@ class Function:
     name: str
     timeout_seconds: int = 30
     memory_mb: int = 512
-    # table, bucket, events, workflows, secrets, mail, queue, photo_uploads (delete rejected uploads under photos/),
-    # customer_documents (read labels and customs declarations: CUSTOMER_DOCUMENT_PREFIXES),
-    # table_read (Get/BatchGet/Query only), export_records (write the EXPORT# records only),
-    # export_files (multipart uploads under EXPORT_PREFIX only), export_queue (send to EXPORT_QUEUE),
-    # carrier_credentials (read the carriers' API credentials: SSM parameters under <prefix>/carriers/)
-    # subscription_secrets (read webhook subscriptions' secrets: <prefix>/merchants/*/subscription-*),
-    # webhook_queue (send to WEBHOOK_QUEUE: the dispatcher's retries),
-    # refund_workflow (start executions of the REFUND state machine only)
+    #: the CAPABILITIES it is granted: what its code path uses, no more (checked against the code in the tests)
     needs: tuple[str, ...] = ()
     schedule: str | None = None  # an EventBridge schedule expression ("rate(1 hour)", "cron(...)"): run on it
 
 
-# Domain events reach the bus through OUTBOX only: its consumer is the one function that may put events on the bus
-# (`events`); everything else writes them into the table, with the change they announce.
+READ = ("table_read",)
+READ_WRITE = ("table_read", "table_write")
+READ_WRITE_DELETE = ("table_read", "table_write", "table_delete")  # a return's status change deletes index items
+
+# One line per function: what it may do. Domain events reach the bus through OUTBOX only: its consumer is the one
+# function that may put events on the bus (`events`); everything else writes them into the table, with the change.
 FUNCTIONS = (
-    Function("classify_items", needs=("table", "mail")),
-    Function("await_feedback", needs=("table", "workflows")),
-    Function("feedback_timeout", needs=("table",)),
-    Function("apply_dispositions", needs=("table", "secrets")),
-    Function("auto_refund", needs=("table", "workflows")),
+    Function("classify_items", needs=(*READ_WRITE_DELETE, "mail")),
+    Function("await_feedback", needs=(*READ_WRITE_DELETE, "answer_feedback")),
+    Function("feedback_timeout", needs=READ_WRITE_DELETE),
+    Function("apply_dispositions", needs=(*READ_WRITE_DELETE, "refund_webhook_secret")),
+    Function("auto_refund", needs=(*READ_WRITE_DELETE, "start_refund")),
     # one attempt: up to three shop requests (look up, order, refund) of at most 3 + 15 s each
-    Function("send_refund", timeout_seconds=60, needs=("table", "secrets", "mail")),
+    Function("send_refund", 60, needs=(*READ_WRITE_DELETE, "shop_credentials", "refund_webhook_secret", "mail")),
     # before failing a refund it asks the shop once whether the refund arrived after all
-    Function("refund_failed", timeout_seconds=30, needs=("table", "secrets", "mail")),
+    Function("refund_failed", needs=(*READ_WRITE_DELETE, "shop_credentials", "refund_webhook_secret", "mail")),
     # asks the shop again about a refund whose outcome it could not tell (every 15 minutes, up to a day)
-    Function("reconcile_refund", timeout_seconds=60, needs=("table", "secrets", "mail")),
-    Function("tracking_consumer", timeout_seconds=50, needs=("table",)),
+    Function("reconcile_refund", 60, needs=(*READ_WRITE_DELETE, "shop_credentials", "refund_webhook_secret", "mail")),
+    Function("tracking_consumer", 50, needs=READ_WRITE_DELETE),
     # decodes images for thumbnails: more memory, which on Lambda is also more CPU
-    Function("photo_processor", timeout_seconds=60, memory_mb=1024, needs=("table", "bucket", "photo_uploads")),
-    Function("notifier", needs=("table", "customer_documents", "mail")),
-    # adds domain events to the report counters (reads returns, writes counters and markers): the table only
-    Function("report_aggregator", needs=("table",)),
-    # labels not used within their validity: the return expires (status change + domain event)
-    Function("expire_labels", timeout_seconds=120, needs=("table",), schedule="rate(1 hour)"),
+    Function("photo_processor", 60, memory_mb=1024, needs=(*READ_WRITE, "photo_uploads")),
+    Function("notifier", needs=(*READ_WRITE_DELETE, "customer_documents", "mail")),
+    # adds domain events to the report counters (reads returns, writes counters and markers)
+    Function("report_aggregator", needs=READ_WRITE),
+    # labels not used within their validity: the return expires, its label is voided with the carrier (credentials)
+    Function("expire_labels", 120, needs=(*READ_WRITE_DELETE, "carrier_credentials"), schedule="rate(1 hour)"),
     # DHL offers no tracking webhook: ask it for the returns on their way (rate-limited, at most 100 numbers a run)
     Function(
-        "dhl_tracking_poller",
-        timeout_seconds=300,
-        needs=("table", "carrier_credentials"),
-        schedule="rate(30 minutes)",
+        "dhl_tracking_poller", 300, needs=(*READ_WRITE_DELETE, "carrier_credentials"), schedule="rate(30 minutes)"
     ),
     # streams a CSV export to S3 (multipart, constant memory): reads returns, writes its export record and file only
-    Function(
-        "export_worker",
-        timeout_seconds=900,
-        memory_mb=512,
-        needs=("table_read", "export_records", "export_files"),
-    ),
+    Function("export_worker", 900, needs=(*READ, "export_records", "export_files")),
     # merchants' webhooks: up to 20 subscriptions per event, 10 s each (WEBHOOK_QUEUE's visibility is beyond this)
-    Function("webhook_dispatcher", timeout_seconds=600, needs=("table", "subscription_secrets", "webhook_queue")),
+    Function("webhook_dispatcher", 600, needs=(*READ_WRITE, "subscription_secrets", "webhook_retries")),
     # records stuck short of a final state (chalicelib/domain/sweeping.py): queues webhook retries and exports again,
     # starts refund workflows (or fails the refund, asking the shop first and telling the merchant, like
     # refund_failed), sends withdrawal acknowledgements
     Function(
         "sweeper",
-        timeout_seconds=300,
-        needs=("table", "secrets", "mail", "webhook_queue", "export_queue", "refund_workflow"),
+        300,
+        needs=(
+            *READ_WRITE_DELETE,
+            "shop_credentials",
+            "refund_webhook_secret",
+            "mail",
+            "webhook_queue",
+            "export_queue",
+            "start_refund",
+        ),
         schedule="rate(5 minutes)",
     ),
     # OUTBOX's consumer: reads the table's stream (granted with its event source) and puts events on the bus, no more
-    Function("event_publisher", timeout_seconds=60, memory_mb=256, needs=("events",)),
+    Function("event_publisher", 60, memory_mb=256, needs=("events",)),
+)
+
+#: The Chalice API function (every route), granted the same way.
+API_NEEDS = (
+    *READ_WRITE_DELETE,
+    "api_files",
+    "api_secrets",
+    "tracking_queue",
+    "export_queue",
+    "webhook_queue",
+    "start_processing",
+    "start_refund",
+    "answer_feedback",
+    "carrier_credentials",  # labels are made and voided with the carriers' credentials (within api_secrets' paths)
+    "mail",  # the withdrawal acknowledgement is sent while the consumer waits (a durable-medium receipt)
 )
 
 

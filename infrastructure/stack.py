@@ -54,17 +54,6 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 EVENT_ARCHIVE_RETENTION = cdk.Duration.days(30)
 DISABLE_ASSET_STAGING = "aws:cdk:disable-asset-staging"  # context set by `cdk synth --no-staging`
 
-# DynamoDB actions the code uses (PynamoDB 6 never calls DescribeTable; nothing in Boomerang scans).
-TABLE_ACTIONS = (
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:Query",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-)
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")  # X-Ray supports no resource-level scoping
 S3_EVENT_TYPES = {"s3:ObjectCreated:*": s3.EventType.OBJECT_CREATED}  # definitions.BucketNotification.events
 # The construct id CDK gives the (per stack) Lambda behind Custom::S3BucketNotifications (aws-s3, stable since v1).
@@ -169,15 +158,6 @@ class BoomerangStack(cdk.Stack):
             )
             for sm in d.STATE_MACHINES
         }
-        self.merchant_secrets_arn = self.format_arn(
-            service="ssm", resource="parameter", resource_name=f"{SECRETS_PREFIX.strip('/')}/merchants/*"
-        )
-        self.subscription_secrets_arn = self.format_arn(
-            service="ssm", resource="parameter", resource_name=f"{SECRETS_PREFIX.strip('/')}/merchants/*/subscription-*"
-        )
-        self.carrier_secrets_arn = self.format_arn(
-            service="ssm", resource="parameter", resource_name=f"{SECRETS_PREFIX.strip('/')}/carriers/*"
-        )
         self.app_environment = {
             "TABLE_NAME": self.table.table_name,
             "BUCKET_NAME": self.bucket.bucket_name,
@@ -398,116 +378,56 @@ class BoomerangStack(cdk.Stack):
             )
         return rules
 
-    # -- permissions, by what a piece of code `needs` ---------------------------------------------------------------
+    # -- permissions, by what a piece of code `needs` (definitions.CAPABILITIES) -----------------------------------
 
     def _statements(self, needs: tuple[str, ...]) -> list[iam.PolicyStatement]:
-        processing_arn = self.state_machine_arns[d.PROCESSING.name]
-        builders = {
-            "table": lambda: [
-                iam.PolicyStatement(
-                    actions=list(TABLE_ACTIONS),
-                    resources=[self.table.table_arn, f"{self.table.table_arn}/index/*"],
-                )
-            ],
-            "bucket": lambda: [
-                iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:PutObject"], resources=[self.bucket.arn_for_objects("*")]
-                )
-            ],
-            # Labels and customs declarations, to attach them to customer emails: read only, those prefixes only.
-            "customer_documents": lambda: [
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"],
-                    resources=[self.bucket.arn_for_objects(f"{p}*") for p in d.CUSTOMER_DOCUMENT_PREFIXES],
-                )
-            ],
-            "queue": lambda: [
-                iam.PolicyStatement(
-                    actions=["sqs:SendMessage"], resources=[self.queues[d.TRACKING_QUEUE.name].queue_arn]
-                )
-            ],
-            "export_queue": lambda: [
-                iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queues[d.EXPORT_QUEUE.name].queue_arn])
-            ],
-            # Reading returns (the list index, then the returns by key): no writes.
-            "table_read": lambda: [
-                iam.PolicyStatement(
-                    actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
-                    resources=[self.table.table_arn, f"{self.table.table_arn}/index/*"],
-                )
-            ],
-            # The export worker writes export records only: items whose partition key starts with EXPORT#.
-            "export_records": lambda: [
-                iam.PolicyStatement(
-                    actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
-                    resources=[self.table.table_arn],
-                    conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{d.EXPORT_RECORD_PREFIX}*"]}},
-                )
-            ],
-            # Multipart uploads of export files (CreateMultipartUpload, UploadPart and CompleteMultipartUpload are
-            # authorized as s3:PutObject), under exports/ only.
-            "export_files": lambda: [
-                iam.PolicyStatement(
-                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                    resources=[self.bucket.arn_for_objects(f"{d.EXPORT_PREFIX}*")],
-                )
-            ],
-            # The photo processor deletes uploads that are not images. ListBucket: so that S3 answers a HEAD of a
-            # missing key (an event for an object already deleted) with 404 rather than 403.
-            "photo_uploads": lambda: [
-                iam.PolicyStatement(
-                    actions=["s3:DeleteObject"],
-                    resources=[self.bucket.arn_for_objects(f"{n.prefix}*") for n in d.BUCKET_NOTIFICATIONS],
-                ),
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]),
-            ],
-            "events": lambda: [
-                iam.PolicyStatement(actions=["events:PutEvents"], resources=[self.event_bus.event_bus_arn])
-            ],
-            "workflows": lambda: [
-                iam.PolicyStatement(
-                    actions=["states:StartExecution"], resources=sorted(self.state_machine_arns.values(), key=str)
-                ),
-                iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[processing_arn]),
-            ],
-            # The sweeper starts a refund's workflow that never started (by the refund's name: idempotent).
-            "refund_workflow": lambda: [
-                iam.PolicyStatement(
-                    actions=["states:StartExecution"], resources=[self.state_machine_arns[d.REFUND.name]]
-                )
-            ],
-            "secrets": lambda: [
-                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.merchant_secrets_arn])
-            ],
-            # The carriers' API credentials (labels, tracking): read only, <prefix>/carriers/ only.
-            "carrier_credentials": lambda: [
-                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.carrier_secrets_arn])
-            ],
-            # Webhook subscriptions' secrets (outbound deliveries): read only, subscription-* parameters only.
-            "subscription_secrets": lambda: [
-                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.subscription_secrets_arn])
-            ],
-            # The webhook dispatcher's retries (DelaySeconds) go back to its own queue.
-            "webhook_queue": lambda: [
-                iam.PolicyStatement(
-                    actions=["sqs:SendMessage", "sqs:GetQueueUrl"],
-                    resources=[self.queues[d.WEBHOOK_QUEUE.name].queue_arn],
-                )
-            ],
-            # SES authorizes on identity ARNs (the sender's, and in the sandbox the recipients'): scope to this
-            # account's identities in this region and pin the From address.
-            "mail": lambda: [
-                iam.PolicyStatement(
-                    actions=["ses:SendRawEmail"],
-                    resources=[self.format_arn(service="ses", resource="identity", resource_name="*")],
-                    conditions={"StringEquals": {"ses:FromAddress": self.sender_email}},
-                )
-            ],
-        }
-        unknown = set(needs) - set(builders)
+        unknown = set(needs) - set(d.CAPABILITIES)
         if unknown:
-            raise ConfigurationError(f"unknown needs {sorted(unknown)}: add them to stack.BoomerangStack._statements")
-        return [statement for need in needs for statement in builders[need]()]
+            raise ConfigurationError(f"unknown needs {sorted(unknown)}: add them to definitions.CAPABILITIES")
+        return [self._statement(grant) for need in needs for grant in d.CAPABILITIES[need]]
+
+    def _statement(self, grant: d.Grant) -> iam.PolicyStatement:
+        """One grant as one IAM statement: its resource kind and scopes as ARNs (and conditions)."""
+        actions = list(grant.actions)
+        on = d.On
+        if grant.resource == on.TABLE:
+            table = self.table.table_arn
+            reads = set(actions) <= set(d.TABLE_READ)
+            resources = [table, f"{table}/index/*"] if reads else [table]  # queries may use the indexes
+            if grant.scopes == ("*",):
+                return iam.PolicyStatement(actions=actions, resources=resources)
+            return iam.PolicyStatement(
+                actions=actions,
+                resources=resources,
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(grant.scopes)}},
+            )
+        if grant.resource == on.BUCKET:
+            resources = [
+                self.bucket.bucket_arn if scope == "" else self.bucket.arn_for_objects(scope) for scope in grant.scopes
+            ]
+            return iam.PolicyStatement(actions=actions, resources=resources)
+        if grant.resource == on.PARAMETERS:
+            prefix = SECRETS_PREFIX.strip("/")
+            resources = [
+                self.format_arn(service="ssm", resource="parameter", resource_name=f"{prefix}/{scope}")
+                for scope in grant.scopes
+            ]
+            return iam.PolicyStatement(actions=actions, resources=resources)
+        if grant.resource == on.QUEUE:
+            return iam.PolicyStatement(actions=actions, resources=[self.queues[n].queue_arn for n in grant.scopes])
+        if grant.resource == on.EVENT_BUS:
+            return iam.PolicyStatement(actions=actions, resources=[self.event_bus.event_bus_arn])
+        if grant.resource == on.STATE_MACHINE:
+            return iam.PolicyStatement(actions=actions, resources=[self.state_machine_arns[n] for n in grant.scopes])
+        if grant.resource == on.MAIL:
+            # SES authorizes on identity ARNs (the sender's, and in the sandbox the recipients'): this account's
+            # identities in this region, with the From address pinned.
+            return iam.PolicyStatement(
+                actions=actions,
+                resources=[self.format_arn(service="ses", resource="identity", resource_name="*")],
+                conditions={"StringEquals": {"ses:FromAddress": self.sender_email}},
+            )
+        raise ConfigurationError(f"grant on {grant.resource!r}: add it to stack.BoomerangStack._statement")
 
     def _role(self, construct_id: str, description: str, log_group: logs.LogGroup, needs: tuple[str, ...]) -> iam.Role:
         role = iam.Role(
@@ -632,39 +552,7 @@ class BoomerangStack(cdk.Stack):
         self.api_log_group = logs.LogGroup(
             self, "ApiLogs", retention=LOG_RETENTION, removal_policy=cdk.RemovalPolicy.DESTROY
         )
-        role = self._role(
-            # mail: the withdrawal acknowledgement is sent while the consumer waits (a durable-medium receipt);
-            # carrier_credentials: the API makes and voids labels with the carriers' credentials
-            "ApiRole",
-            "Boomerang API (Chalice)",
-            self.api_log_group,
-            ("table", "bucket", "queue", "export_queue", "mail", "carrier_credentials"),
-        )
-        # The API starts both workflows by their real ARNs (no cycle here) and answers the processing task tokens.
-        processing = self.state_machines[d.PROCESSING.name]
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["states:StartExecution"],
-                resources=[m.state_machine_arn for m in self.state_machines.values()],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[processing.state_machine_arn])
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[self.merchant_secrets_arn])
-        )
-        # A redelivery asked by hand is queued for the webhook dispatcher (its URL is in the environment).
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queues[d.WEBHOOK_QUEUE.name].queue_arn])
-        )
-        # A deleted subscription takes its signing secret with it (and nothing else: no other secret is ever deleted).
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["ssm:DeleteParameter"], resources=[self.subscription_secrets_arn])
-        )
-        # The operator sets carrier account credentials through the API (PUT .../carriers/{carrier}).
-        role.add_to_policy(iam.PolicyStatement(actions=["ssm:PutParameter"], resources=[self.carrier_secrets_arn]))
-        return role
+        return self._role("ApiRole", "Boomerang API (Chalice)", self.api_log_group, d.API_NEEDS)
 
     def _api(self) -> Any:
         from chalice.cdk import Chalice  # imports the chalice CLI machinery: only when a stack is built

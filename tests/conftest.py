@@ -37,6 +37,7 @@ from moto import mock_aws  # noqa: E402
 from chalicelib import bootstrap  # noqa: E402
 from local import lambda_router, moto_fixes, outbox  # noqa: E402
 from local.provision import Resources, provision  # noqa: E402
+from tests.support import iam_audit  # noqa: E402
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 FAST = {
@@ -53,7 +54,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
 
     Domain events reach the bus only when a test drains the outbox (tests.support.drain_outbox): explicitly.
     """
-    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
+    with mock_aws(config=MOTO_CONFIG), iam_audit.audited() as audit:  # type: ignore[arg-type]
         lambda_router.install()
         moto_fixes.install()
         resources = provision(boto3.session.Session(), settings_overrides=FAST)
@@ -69,6 +70,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
         _stop_executions(resources)
         outbox.forget()
         bootstrap.reset()
+    # least privilege, checked against the code paths this test ran (infrastructure/definitions.py FUNCTIONS.needs)
+    iam_audit.record(audit)
+    assert not audit.denied, "AccessDenied in AWS: " + "; ".join(sorted({str(a) for a in audit.denied}))
 
 
 def _stop_executions(resources: Resources) -> None:

@@ -28,7 +28,6 @@ from infrastructure.assets import LAMBDA_GLIBC_MINOR
 from infrastructure.stack import (
     NOTIFICATIONS_HANDLER_ID,
     SECRETS_PREFIX,
-    TABLE_ACTIONS,
     BoomerangStack,
     ConfigurationError,
 )
@@ -473,27 +472,99 @@ def _permissions(synth: Synth, role_logical_id: str) -> dict[str, set[str]]:
     return allowed
 
 
+PARAMETERS_ARN = f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}"
+STATES_ARN = "arn:<Ref:AWS::Partition>:states:<Ref:AWS::Region>:<Ref:AWS::AccountId>:stateMachine"
+SES_IDENTITIES = "arn:<Ref:AWS::Partition>:ses:<Ref:AWS::Region>:<Ref:AWS::AccountId>:identity/*"
+
+
+def _granted(synth: Synth, needs: tuple[str, ...]) -> dict[str, set[str]]:
+    """action -> resources, rendered, as definitions.CAPABILITIES says `needs` should be granted."""
+    table = f"<{synth.logical_id(synth.stack.table)}>"
+    bucket = f"<{synth.logical_id(synth.stack.bucket)}>"
+    expected: dict[str, set[str]] = {}
+    for need in needs:
+        for g in d.CAPABILITIES[need]:
+            if g.resource == d.On.TABLE:
+                resources = {table, f"{table}/index/*"} if set(g.actions) <= set(d.TABLE_READ) else {table}
+            elif g.resource == d.On.BUCKET:
+                resources = {bucket if s == "" else f"{bucket}/{s}" for s in g.scopes}
+            elif g.resource == d.On.PARAMETERS:
+                resources = {f"{PARAMETERS_ARN}/{s}" for s in g.scopes}
+            elif g.resource == d.On.QUEUE:
+                resources = {f"<{synth.logical_id(synth.stack.queues[s])}>" for s in g.scopes}
+            elif g.resource == d.On.EVENT_BUS:
+                resources = {f"<{synth.logical_id(synth.stack.event_bus)}>"}
+            elif g.resource == d.On.STATE_MACHINE:
+                resources = {f"{STATES_ARN}:{s}" for s in g.scopes}
+            else:
+                assert g.resource == d.On.MAIL
+                resources = {SES_IDENTITIES}
+            for action in g.actions:
+                expected.setdefault(action, set()).update(resources)
+    return expected
+
+
+def _own_permissions(synth: Synth, role: str, needs: tuple[str, ...] = ()) -> dict[str, set[str]]:
+    """The role's permissions without what every function gets (its log group, X-Ray) and without what an event
+    source grants (reading its queue or stream: the mapping's, asserted with each consumer) unless `needs` grant it."""
+    allowed = _permissions(synth, role)
+    granted = _granted(synth, needs)
+    sources = {f"<{synth.logical_id(q)}>" for q in [*synth.stack.queues.values(), synth.stack.outbox_dlq]}
+    sources.add(f"<{synth.logical_id(synth.stack.table)}>")  # the stream (GetAtt Table.StreamArn, rendered)
+    event_source_actions = {
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueUrl",
+        "sqs:SendMessage",  # the outbox's DLQ (on failure)
+        "dynamodb:ListStreams",
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+    }
+    own: dict[str, set[str]] = {}
+    for action, resources in allowed.items():
+        if action.startswith(("logs:", "xray:")):
+            continue
+        mine = resources
+        if action in event_source_actions:
+            assert resources <= sources | {"*"} | granted.get(action, set()), (action, resources)
+            mine = resources & granted.get(action, set())
+        if mine:
+            own[action] = mine
+    return own
+
+
+def _role_of(synth: Synth, function: str) -> str:
+    props = synth.resources[synth.logical_id(synth.stack.functions[function])]["Properties"]
+    return str(props["Role"]["Fn::GetAtt"][0])
+
+
 def test_api_role_has_exactly_the_permissions_the_api_needs(synth: Synth) -> None:
     role = synth.logical_id(synth.stack.api_role)
     assert synth.resources["APIHandler"]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
     table = f"<{synth.logical_id(synth.stack.table)}>"
-    bucket_objects = f"<{synth.logical_id(synth.stack.bucket)}>/*"
+    bucket = f"<{synth.logical_id(synth.stack.bucket)}>"
     queue = f"<{synth.logical_id(synth.stack.queues[d.TRACKING_QUEUE.name])}>"
-    machines = {name: f"<Ref:{synth.logical_id(m)}>" for name, m in synth.stack.state_machines.items()}
-    merchants = (
-        f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}/merchants/*"
-    )
-    carriers = (
-        f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}/carriers/*"
-    )
+    machines = {sm.name: f"{STATES_ARN}:{sm.name}" for sm in d.STATE_MACHINES}
+    merchants = f"{PARAMETERS_ARN}/merchants/*"
+    carriers = f"{PARAMETERS_ARN}/carriers/*"
+    log_group = f"<{synth.logical_id(synth.stack.api_log_group)}>"
     expected = {
-        "logs:CreateLogStream": {f"<{synth.logical_id(synth.stack.api_log_group)}>"},
-        "logs:PutLogEvents": {f"<{synth.logical_id(synth.stack.api_log_group)}>"},
+        "logs:CreateLogStream": {log_group},
+        "logs:PutLogEvents": {log_group},
         "xray:PutTraceSegments": {"*"},
         "xray:PutTelemetryRecords": {"*"},
-        **{a: {table, f"{table}/index/*"} for a in TABLE_ACTIONS},
-        "s3:GetObject": {bucket_objects},
-        "s3:PutObject": {bucket_objects},
+        **{a: {table, f"{table}/index/*"} for a in d.TABLE_READ},
+        **{a: {table} for a in (*d.TABLE_WRITE, *d.TABLE_DELETE)},
+        # labels made, uploads signed (photos, parcel photos, customer photos); never exports or thumbnails
+        "s3:PutObject": {f"{bucket}/{p}*" for p in ("labels/", "photos/", "parcels/", "customer/")},
+        "s3:DeleteObject": {f"{bucket}/labels/*"},  # the label of a return that could not be saved
+        "s3:GetObject": {
+            f"{bucket}/{p}*" for p in ("labels/", "photos/", "parcels/", "thumbs/", "customer/", "exports/")
+        },
+        "s3:ListBucket": {bucket},  # HEAD of a missing upload: 404, not 403
         "sqs:SendMessage": {
             queue,
             f"<{synth.logical_id(synth.stack.queues[d.EXPORT_QUEUE.name])}>",
@@ -504,15 +575,16 @@ def test_api_role_has_exactly_the_permissions_the_api_needs(synth: Synth) -> Non
         "ssm:GetParameter": {merchants, carriers},
         "ssm:PutParameter": {merchants, carriers},  # the operator sets carrier credentials through the API
         "ssm:DeleteParameter": {f"{merchants}/subscription-*"},  # a deleted subscription's signing secret only
-        "ses:SendRawEmail": {"arn:<Ref:AWS::Partition>:ses:<Ref:AWS::Region>:<Ref:AWS::AccountId>:identity/*"},
+        "ses:SendRawEmail": {SES_IDENTITIES},
     }
     assert _permissions(synth, role) == expected
+    assert _own_permissions(synth, role, d.API_NEEDS) == _granted(synth, d.API_NEEDS)
     assert "dynamodb:Scan" not in expected
 
 
 def test_the_notifier_consumes_its_queue_reads_labels_and_sends_mail_and_nothing_else(synth: Synth) -> None:
     (fn,) = [f for f in d.FUNCTIONS if f.name == "notifier"]
-    assert set(fn.needs) == {"table", "customer_documents", "mail"}
+    assert set(fn.needs) == {"table_read", "table_write", "table_delete", "customer_documents", "mail"}
     props = synth.resources[synth.logical_id(synth.stack.functions["notifier"])]["Properties"]
     allowed = _permissions(synth, props["Role"]["Fn::GetAtt"][0])
     assert allowed["s3:GetObject"] == {f"<{synth.logical_id(synth.stack.bucket)}>/labels/*"}
@@ -638,59 +710,84 @@ def test_only_the_event_publisher_puts_events_on_the_bus(synth: Synth) -> None:
     assert [f.name for f in d.FUNCTIONS if "events" in f.needs] == [d.OUTBOX.consumer]
 
 
-def test_function_roles_follow_what_each_function_needs(synth: Synth) -> None:
-    signature = {
-        "table": "dynamodb:DeleteItem",  # (table_read grants Query, export_records PutItem: not DeleteItem)
-        "queue": "sqs:SendMessage",
-        "events": "events:PutEvents",
-        "workflows": "states:StartExecution",
-        "mail": "ses:SendRawEmail",
-        "photo_uploads": "s3:DeleteObject",
-    }
-    parameters = f"arn:<Ref:AWS::Partition>:ssm:<Ref:AWS::Region>:<Ref:AWS::AccountId>:parameter{SECRETS_PREFIX}"
-    ssm_paths = {
-        "secrets": f"{parameters}/merchants/*",
-        "carrier_credentials": f"{parameters}/carriers/*",
-        "subscription_secrets": f"{parameters}/merchants/*/subscription-*",
-    }
-    assert {fn.name for fn in d.FUNCTIONS if "carrier_credentials" in fn.needs} == {"dhl_tracking_poller"}
-    bucket = f"<{synth.logical_id(synth.stack.bucket)}>"
-    outbox_dlq = f"<{synth.logical_id(synth.stack.outbox_dlq)}>"
+def test_every_function_role_is_exactly_its_needs(synth: Synth) -> None:
+    """definitions.FUNCTIONS[].needs -> the role: nothing more (tests/support/iam_audit.py: nothing less)."""
     for fn in d.FUNCTIONS:
-        props = synth.resources[synth.logical_id(synth.stack.functions[fn.name])]["Properties"]
-        allowed = _permissions(synth, props["Role"]["Fn::GetAtt"][0])
-        if fn.name == d.OUTBOX.consumer:  # its event source's grants (test_the_event_publisher_...): not a need
-            allowed = {a: r - {outbox_dlq} for a, r in allowed.items() if r - {outbox_dlq}}
-        if "webhook_queue" in fn.needs:  # its own queue (test_the_webhook_dispatcher_...): not the `queue` need
-            webhooks = f"<{synth.logical_id(synth.stack.queues[d.WEBHOOK_QUEUE.name])}>"
-            allowed = {a: r - {webhooks} for a, r in allowed.items() if r - {webhooks}}
-        if "export_queue" in fn.needs:  # the export queue (test_the_sweeper_...): not the `queue` need
-            exports = f"<{synth.logical_id(synth.stack.queues[d.EXPORT_QUEUE.name])}>"
-            allowed = {a: r - {exports} for a, r in allowed.items() if r - {exports}}
-        if "refund_workflow" in fn.needs:  # the refund machine only (test_the_sweeper_...): not `workflows`
-            allowed = {a: r - {_machine_arn(d.REFUND)} for a, r in allowed.items() if r - {_machine_arn(d.REFUND)}}
-        for need, action in signature.items():
-            assert (action in allowed) == (need in fn.needs), (fn.name, need)
-        # the whole bucket (export_files writes under exports/ only, customer_documents reads labels only)
-        assert (f"{bucket}/*" in allowed.get("s3:PutObject", set())) == ("bucket" in fn.needs), fn.name
-        assert "ssm:PutParameter" not in allowed
-        if "customer_documents" in fn.needs and "bucket" not in fn.needs:  # reads labels, writes nothing
-            assert allowed["s3:GetObject"] == {f"{bucket}/{p}*" for p in d.CUSTOMER_DOCUMENT_PREFIXES}
-            assert not {a for a in allowed if a.startswith("s3:") and a != "s3:GetObject"}
-        if "photo_uploads" in fn.needs:  # deletes rejected uploads only, never labels or exports
-            assert allowed["s3:DeleteObject"] == {f"{bucket}/{n.prefix}*" for n in d.BUCKET_NOTIFICATIONS}
-            assert allowed["s3:ListBucket"] == {bucket}
-        else:
-            assert "s3:ListBucket" not in allowed
-        # SSM parameters: each need grants reading its own path only (merchant secrets, carrier credentials)
-        assert allowed.get("ssm:GetParameter", set()) == {path for need, path in ssm_paths.items() if need in fn.needs}
-        if "mail" in fn.needs:
-            (statement,) = [
-                s
-                for s in synth.statements_of_role(props["Role"]["Fn::GetAtt"][0])
-                if "ses:SendRawEmail" in _as_list(s["Action"])
-            ]
-            assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": SENDER}}
+        role = _role_of(synth, fn.name)
+        assert _own_permissions(synth, role, fn.needs) == _granted(synth, fn.needs), fn.name
+        statements = synth.statements_of_role(role)
+        for s in statements:
+            assert not any(a in {"dynamodb:*", "s3:*", "ssm:*", "sqs:*"} for a in _as_list(s["Action"])), fn.name
+            if "ses:SendRawEmail" in _as_list(s["Action"]):
+                assert s["Condition"] == {"StringEquals": {"ses:FromAddress": SENDER}}
+        assert "ssm:PutParameter" not in _permissions(synth, role), fn.name
+
+
+def test_functions_that_never_delete_may_not_delete(synth: Synth) -> None:
+    never_delete = {"photo_processor", "report_aggregator", "webhook_dispatcher", "export_worker", "event_publisher"}
+    for fn in d.FUNCTIONS:
+        allowed = _permissions(synth, _role_of(synth, fn.name))
+        assert ("dynamodb:DeleteItem" in allowed) == (fn.name not in never_delete), fn.name
+        assert "dynamodb:BatchWriteItem" not in allowed, fn.name
+    # and the export worker writes nothing but its EXPORT# records
+    assert _permissions(synth, _role_of(synth, "export_worker")).keys().isdisjoint({"dynamodb:DeleteItem"})
+
+
+def test_the_photo_processor_reads_and_deletes_uploads_and_writes_thumbnails_only(synth: Synth) -> None:
+    bucket = f"<{synth.logical_id(synth.stack.bucket)}>"
+    table = f"<{synth.logical_id(synth.stack.table)}>"
+    allowed = _own_permissions(synth, _role_of(synth, "photo_processor"), ("photo_uploads",))
+    assert allowed == {
+        "dynamodb:GetItem": {table, f"{table}/index/*"},
+        "dynamodb:BatchGetItem": {table, f"{table}/index/*"},
+        "dynamodb:Query": {table, f"{table}/index/*"},
+        "dynamodb:PutItem": {table},
+        "dynamodb:UpdateItem": {table},
+        "dynamodb:ConditionCheckItem": {table},
+        "s3:GetObject": {f"{bucket}/photos/*", f"{bucket}/parcels/*"},
+        "s3:DeleteObject": {f"{bucket}/photos/*", f"{bucket}/parcels/*"},
+        "s3:PutObject": {f"{bucket}/thumbs/*"},
+        "s3:ListBucket": {bucket},
+    }
+    assert {n.prefix for n in d.BUCKET_NOTIFICATIONS} == {"photos/", "parcels/"}  # what it is told about
+
+
+def test_expire_labels_and_the_dhl_poller_read_carrier_credentials(synth: Synth) -> None:
+    """expire_labels voids EasyPost and Sendcloud labels with the carrier's API key (was AccessDenied in AWS)."""
+    carriers = f"{PARAMETERS_ARN}/carriers/*"
+    readers = {fn.name for fn in d.FUNCTIONS if "carrier_credentials" in fn.needs}
+    assert readers == {"expire_labels", "dhl_tracking_poller"}
+    for name in readers:
+        assert _permissions(synth, _role_of(synth, name))["ssm:GetParameter"] == {carriers}, name
+
+
+def test_merchant_secrets_are_read_by_their_users_only(synth: Synth) -> None:
+    """Shop credentials by the refund functions (and the sweeper, which fails refunds), the refund webhook secret by
+    those and the restock sync,
+    subscription secrets by the dispatcher: no function reads <prefix>/merchants/* as a whole."""
+    readers: dict[str, set[str]] = {}
+    for fn in d.FUNCTIONS:
+        for resource in _permissions(synth, _role_of(synth, fn.name)).get("ssm:GetParameter", set()):
+            readers.setdefault(resource.removeprefix(PARAMETERS_ARN), set()).add(fn.name)
+    refunds = {"send_refund", "refund_failed", "reconcile_refund", "sweeper"}
+    assert readers == {
+        "/carriers/*": {"expire_labels", "dhl_tracking_poller"},
+        "/merchants/*/shop-*": refunds,
+        "/merchants/*/refund-webhook-secret": refunds | {"apply_dispositions"},
+        "/merchants/*/subscription-*": {"webhook_dispatcher"},
+    }
+
+
+def test_capability_data_is_consistent() -> None:
+    for fn in d.FUNCTIONS:
+        assert fn.needs and set(fn.needs) <= set(d.CAPABILITIES), fn.name
+        assert len(set(fn.needs)) == len(fn.needs), fn.name
+    assert set(d.API_NEEDS) <= set(d.CAPABILITIES)
+    used = {n for fn in d.FUNCTIONS for n in fn.needs} | set(d.API_NEEDS)
+    assert used == set(d.CAPABILITIES), "a capability nobody needs"
+    for grants in d.CAPABILITIES.values():
+        for g in grants:
+            assert all(a.split(":", 1)[1] != "*" for a in g.actions)
 
 
 # -- packages and lint ---------------------------------------------------------------------------------------------
@@ -808,7 +905,7 @@ def test_the_webhook_dispatcher_consumes_and_retries_on_its_queue_and_reads_subs
     synth: Synth,
 ) -> None:
     (fn,) = [f for f in d.FUNCTIONS if f.name == "webhook_dispatcher"]
-    assert set(fn.needs) == {"table", "subscription_secrets", "webhook_queue"}
+    assert set(fn.needs) == {"table_read", "table_write", "subscription_secrets", "webhook_retries"}
     assert d.WEBHOOK_QUEUE.consumer == fn.name and d.MERCHANT_WEBHOOKS.queue is d.WEBHOOK_QUEUE
     assert d.WEBHOOK_QUEUE.visibility_timeout_seconds > fn.timeout_seconds
     props = synth.resources[synth.logical_id(synth.stack.functions[fn.name])]["Properties"]
@@ -848,7 +945,10 @@ def test_the_sweeper_runs_every_five_minutes_and_may_redrive_what_it_sweeps_and_
     assert allowed["states:StartExecution"] == {_machine_arn(d.REFUND)}
     assert {a for a in allowed if a.startswith("states:")} == {"states:StartExecution"}
     # a refund to a shop is checked with the shop before it is failed (merchant secrets), acknowledgements are mailed
-    assert allowed["ssm:GetParameter"] == {f"{parameters}/merchants/*"}
+    assert allowed["ssm:GetParameter"] == {
+        f"{parameters}/merchants/*/shop-*",
+        f"{parameters}/merchants/*/refund-webhook-secret",
+    }
     assert "ses:SendRawEmail" in allowed
     assert {
         a for a in allowed if not a.startswith(("dynamodb:", "logs:", "xray:", "sqs:", "states:", "ssm:", "ses:"))
