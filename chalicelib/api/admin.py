@@ -7,7 +7,7 @@ from typing import Any
 from chalice.app import Blueprint, Response
 
 from chalicelib.api import schemas as s
-from chalicelib.api.routing import Call, endpoint
+from chalicelib.api.routing import Call, decode_cursor, encode_cursor, endpoint
 from chalicelib.bootstrap import container
 from chalicelib.domain.returns import iso
 
@@ -112,6 +112,89 @@ def revoke_merchant_key(call: Call, merchant_id: str, key_id: str) -> Response:
 
     tenants.revoke_merchant_key(container(), merchant_id, key_id)
     return Response(body="", status_code=204)
+
+
+@endpoint(
+    bp,
+    "/v1/admin/merchants/{merchant_id}/keys",
+    "GET",
+    summary="A merchant's API keys: id, created, last used (never the key)",
+    tag="operator",
+    auth=OPERATOR,
+    query=s.KeysQuery,
+    response=s.KeyList,
+    errors=(401, 403, 404, 422),
+)
+def list_merchant_keys(call: Call, merchant_id: str) -> dict[str, Any]:
+    return _key_list(call, "merchant", merchant_id)
+
+
+@endpoint(
+    bp,
+    "/v1/admin/warehouses/{warehouse_id}/keys",
+    "POST",
+    summary="A new API key for a warehouse (rotation: add, switch the warehouse's devices over, revoke the old key)",
+    tag="operator",
+    auth=OPERATOR,
+    status=201,
+    response=s.KeyOut,
+    errors=(401, 403, 404),
+)
+def add_warehouse_key(call: Call, warehouse_id: str) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
+    key_id, key = tenants.add_warehouse_key(container(), warehouse_id)
+    return {"id": key_id, "api_key": key}
+
+
+@endpoint(
+    bp,
+    "/v1/admin/warehouses/{warehouse_id}/keys",
+    "GET",
+    summary="A warehouse's API keys: id, created, last used (never the key)",
+    tag="operator",
+    auth=OPERATOR,
+    query=s.KeysQuery,
+    response=s.KeyList,
+    errors=(401, 403, 404, 422),
+)
+def list_warehouse_keys(call: Call, warehouse_id: str) -> dict[str, Any]:
+    return _key_list(call, "warehouse", warehouse_id)
+
+
+@endpoint(
+    bp,
+    "/v1/admin/warehouses/{warehouse_id}/keys/{key_id}",
+    "DELETE",
+    summary="Revoke one of a warehouse's API keys (it stops working at once)",
+    tag="operator",
+    auth=OPERATOR,
+    status=204,
+    errors=(401, 403, 404),
+)
+def revoke_warehouse_key(call: Call, warehouse_id: str, key_id: str) -> Response:
+    from chalicelib.services import tenants
+
+    tenants.revoke_warehouse_key(container(), warehouse_id, key_id)
+    return Response(body="", status_code=204)
+
+
+def _key_list(call: Call, kind: str, principal_id: str) -> dict[str, Any]:
+    from chalicelib.services import tenants
+
+    q: s.KeysQuery = call.query
+    items, last = tenants.list_keys(container(), kind, principal_id, limit=q.limit, cursor=decode_cursor(q.cursor))
+    return {
+        "items": [
+            {
+                "id": k["id"],
+                "created_at": iso(k["created_at"]),
+                "last_used_at": iso(k["last_used_at"]) if k["last_used_at"] else None,
+            }
+            for k in items
+        ],
+        "next_cursor": encode_cursor(last),
+    }
 
 
 @endpoint(

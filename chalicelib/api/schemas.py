@@ -582,6 +582,24 @@ class KeyOut(Out):
     api_key: str
 
 
+class KeysQuery(In):
+    cursor: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    limit: int = Field(default=50, ge=1, le=100)
+
+
+class KeyInfoOut(Out):
+    """An API key as listed: never the key or its hash."""
+
+    id: str
+    created_at: str  # ISO 8601 UTC
+    last_used_at: str | None  # refreshed at most once an hour
+
+
+class KeyList(Out):
+    items: list[KeyInfoOut]
+    next_cursor: str | None
+
+
 class UploadOut(Out):
     key: str
     upload: dict[str, Any]

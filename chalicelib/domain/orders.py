@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.addresses import Address
-from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.tenants import ReturnPolicy
 
 
@@ -138,3 +138,11 @@ def eligibility(order: Order, item: OrderItem, policy: ReturnPolicy, now: dateti
     if left <= 0:
         return Eligibility(0, "not_delivered" if delivered_qty < item.quantity else "already_returned")
     return Eligibility(left, None)
+
+
+class TrackingNumberTaken(Conflict):
+    """A pre-printed return tracking number another merchant of the warehouse already registered."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__("this return tracking number is used by another merchant in this warehouse")
+        self.number = number

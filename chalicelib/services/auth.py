@@ -9,6 +9,8 @@ import json
 import random
 import secrets
 import time
+from datetime import timedelta
+from typing import Any
 
 from chalicelib.bootstrap import Container
 from chalicelib.config import ConfigurationError
@@ -19,6 +21,7 @@ from chalicelib.domain.errors import NotFound, RateLimited, Unauthorized
 from chalicelib.domain.identifiers import new_id
 from chalicelib.domain.orders import Order
 from chalicelib.domain.tenants import Merchant, Principal
+from chalicelib.observability import logger
 
 
 def hash_key(key: str) -> str:
@@ -86,7 +89,24 @@ def authenticate(c: Container, authorization: str | None) -> Principal:
     record = c.store.get_api_key(digest)
     if not record:
         raise Unauthorized("unknown API key")
+    _note_key_use(c, digest, record)
     return Principal(kind=record["kind"], id=record["principal_id"], key_id=record["key_id"])
+
+
+#: A key's `last_used_at` is refreshed at most this often: one conditional write per key per interval, not one per
+#: request (the authentication itself stays one GetItem).
+KEY_USE_INTERVAL = timedelta(hours=1)
+
+
+def _note_key_use(c: Container, digest: str, record: dict[str, Any]) -> None:
+    now = c.now()
+    last = record.get("last_used_at")
+    if last is not None and now - last < KEY_USE_INTERVAL:
+        return
+    try:
+        c.store.touch_api_key(digest, now, now - KEY_USE_INTERVAL)
+    except Exception:  # bookkeeping only: the request goes on
+        logger.warning("recording a key's use failed", key_id=record.get("key_id"))
 
 
 def open_portal_session(c: Container, slug: str, order_number: str, email: str, client_ip: str) -> str:

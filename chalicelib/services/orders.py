@@ -10,7 +10,7 @@ from chalicelib.bootstrap import Container
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.emails import normalise_email
 from chalicelib.domain.errors import ConcurrentModification, ValidationFailed
-from chalicelib.domain.orders import Delivery, Order, OrderItem
+from chalicelib.domain.orders import Delivery, Order, OrderItem, TrackingNumberTaken
 from chalicelib.services import reports
 
 _EXTRA_KEYS = ("hs_code", "country_of_origin", "weight_grams", "external_id")
@@ -75,12 +75,29 @@ def upsert_order(
             version=existing.version if existing else None,
         )
         try:
-            # with the change of its sold quantities per SKU, in the same transaction (report return rates)
-            reports.save_order(c, order, existing)
+            # with the change of its sold quantities per SKU and its return tracking numbers' claims, in the same
+            # transaction (report return rates; no number in two merchants' hands in one warehouse)
+            reports.save_order(c, order, existing, _claims(c, order))
+        except TrackingNumberTaken as exc:
+            index = order.return_tracking_numbers.index(exc.number)
+            raise ValidationFailed.at(["return_tracking_numbers", index], exc.detail) from None
         except ConcurrentModification:
             continue
         return order, existing is None
     raise ConcurrentModification("the order changed concurrently; retry")
+
+
+def _claims(c: Container, order: Order) -> list[tuple[Any, Any]]:
+    """A pre-printed return tracking number is the merchant's alone within its warehouse: a scan of it must never
+    receive a parcel on another tenant's return. Every number of the order is claimed (again) with the order's
+    write, on condition that no other merchant of the warehouse holds it (one GetItem for the merchant's warehouse,
+    only for orders that carry numbers). A number stays claimed when an order drops it."""
+    if not order.return_tracking_numbers:
+        return []
+    warehouse_id = c.store.get_merchant(order.merchant_id).warehouse_id
+    return c.store.claim_tracking_numbers(
+        warehouse_id, order.merchant_id, order.order_number, order.return_tracking_numbers, c.now()
+    )
 
 
 def record_deliveries(

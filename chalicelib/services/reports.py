@@ -111,7 +111,7 @@ def _ordered_lines(order: Order | None) -> list[tuple[datetime, str, int]]:
     return [(when, it.sku, it.quantity) for it in order.items]
 
 
-def save_order(c: Container, order: Order, existing: Order | None) -> None:
+def save_order(c: Container, order: Order, existing: Order | None, claims: list[tuple[Any, Any]] | None = None) -> None:
     """Save an order (create or replace under the version read) and, in the same transaction, add the change of its
     sold quantities per SKU to the day it was ordered. The order's version condition makes this exactly once: a
     concurrent change cancels both (ConcurrentModification, the caller reads again and recomputes the delta).
@@ -120,15 +120,15 @@ def save_order(c: Container, order: Order, existing: Order | None) -> None:
 
     counters = r.sold_increments(_ordered_lines(existing), _ordered_lines(order))
     if not counters:
-        c.store.save_order(order, c.now())
+        c.store.save_order(order, c.now(), claims)
         return
-    if len(counters) > PART_SIZE:
-        c.store.save_order(order, c.now())
+    if len(counters) + len(claims or []) > PART_SIZE:
+        c.store.save_order(order, c.now(), claims)
         event_id = f"ORDER#{order.merchant_id}#{order.order_number}#v{order.version}"
         expires_at = c.now() + timedelta(seconds=MARKER_TTL_SECONDS)
         report_store(c).apply(event_id, order.merchant_id, counters, expires_at)
         return
-    report_store(c).save_order_with_sold(order, c.now(), counters)
+    report_store(c).save_order_with_sold(order, c.now(), counters, claims)
 
 
 # ----- reading ----------------------------------------------------------------------------------------------------

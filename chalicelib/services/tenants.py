@@ -61,6 +61,29 @@ def revoke_merchant_key(c: Container, merchant_id: str, key_id: str) -> None:
     c.store.revoke_api_key("merchant", merchant_id, key_id)
 
 
+def add_warehouse_key(c: Container, warehouse_id: str) -> tuple[str, str]:
+    """A new API key for the warehouse, beside its others (rotation, as for merchants). (key id, key)."""
+    c.store.get_warehouse(warehouse_id)  # 404 for an unknown warehouse
+    key, digest, key_id = new_api_key("warehouse")
+    c.store.add_api_key(digest, "warehouse", warehouse_id, key_id)
+    return key_id, key
+
+
+def revoke_warehouse_key(c: Container, warehouse_id: str, key_id: str) -> None:
+    c.store.revoke_api_key("warehouse", warehouse_id, key_id)
+
+
+def list_keys(
+    c: Container, kind: str, principal_id: str, *, limit: int, cursor: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A merchant's or warehouse's keys, oldest first: id, created_at, last_used_at (never the key or its hash)."""
+    if kind == "merchant":
+        c.store.get_merchant(principal_id)  # 404 for an unknown merchant
+    else:
+        c.store.get_warehouse(principal_id)
+    return c.store.list_api_keys(kind, principal_id, limit=limit, cursor=cursor)
+
+
 def put_policy(c: Container, merchant_id: str, policy: dict[str, Any]) -> ReturnPolicy:
     parsed = ReturnPolicy.from_dict(policy)
     c.store.update_merchant_settings(merchant_id, policy=parsed.to_dict())

@@ -152,6 +152,44 @@ class PointerRecord(Base):
     gsi4sk = UnicodeAttribute(null=True)
 
 
+class KeysByPrincipal(_Gsi):
+    """A principal's API keys: gsi1pk KEYS#<kind>#<principal_id>, gsi1sk <created_at>#<key_id>."""
+
+    class Meta(_Gsi.Meta):
+        index_name = "gsi1"
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class ApiKeyRecord(Base):
+    """An API key by its hash (pk APIKEY#<sha256>, sk APIKEY): what authentication reads. `data` holds kind,
+    principal_id and key_id (a PointerRecord's shape: keys written before this model read the same); `last_used_at`
+    is refreshed at most once per API_KEY_USE_INTERVAL. Listed per principal through gsi1 (never the hash)."""
+
+    class Meta(_Meta):
+        pass
+
+    data = JSONAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    last_used_at = UnicodeAttribute(null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_principal = KeysByPrincipal()
+
+
+class TrackingNumberClaimRecord(Base):
+    """A pre-printed return tracking number taken in a warehouse (pk RTN#<warehouse_id>#<number>, sk RTN): written
+    with the order that registers it, on condition that no other merchant holds it."""
+
+    class Meta(_Meta):
+        pass
+
+    merchant_id = UnicodeAttribute()
+    order_number = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
 class CounterRecord(Base):
     class Meta(_Meta):
         pass
@@ -478,6 +516,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SubscriptionRecord,
     DeliveryRecord,
     DueRecord,
+    ApiKeyRecord,
+    TrackingNumberClaimRecord,
 )
 
 

@@ -24,7 +24,6 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.models import PointerRecord, ReportRecord
-from chalicelib.domain.errors import ConcurrentModification
 from chalicelib.domain.orders import Order
 from chalicelib.domain.reports import FIELDS, Counters
 
@@ -95,26 +94,27 @@ class ReportStore:
             applied += 1
         return applied, duplicate
 
-    def save_order_with_sold(self, order: Order, now: datetime, counters: Counters) -> None:
+    def save_order_with_sold(
+        self, order: Order, now: datetime, counters: Counters, claims: list[tuple[Any, Any]] | None = None
+    ) -> None:
         """Save the order (versioned, as the repository does) and add its sold quantities in one transaction: the
-        counters change exactly when the order does. ConcurrentModification when the order changed meanwhile."""
-        from chalicelib.adapters.dynamodb.repository import _order_to_record
+        counters change exactly when the order does. ConcurrentModification when the order changed meanwhile.
+        `claims` (the repository's claim_tracking_numbers) go into the same transaction: TrackingNumberTaken."""
+        from chalicelib.adapters.dynamodb.repository import _order_to_record, raise_for_order_transaction
 
-        if len(counters) > PART_SIZE:
+        claims = claims or []
+        if len(counters) + len(claims) > PART_SIZE:
             raise ValueError("too many counters for one transaction")
         order_record = _order_to_record(order, now)
         try:
             with TransactWrite(connection=_connection()) as tx:
                 tx.save(order_record)
+                for claim, condition in claims:
+                    tx.save(claim, condition=condition)
                 for (day, sk), fields in sorted(counters.items()):
                     _update(tx, order.merchant_id, day, sk, fields)
         except TransactWriteError as exc:
-            if _cancelled_by_condition(exc, 0):
-                raise ConcurrentModification("the order changed concurrently; retry") from None
-            reasons = getattr(exc, "cancellation_reasons", None) or []
-            if any(r is not None and r.code == "TransactionConflict" for r in reasons):
-                raise ConcurrentModification("the order changed concurrently; retry") from None
-            raise
+            raise_for_order_transaction(exc, claims, first_claim=1)
         order.version = order_record.version
 
     def put_totals(self, merchant_id: str, counters: Counters) -> int:

@@ -18,6 +18,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.adapters.dynamodb.due import Due, due_keys
 from chalicelib.adapters.dynamodb.keys import Marker, order_pk, parse_stored, return_pk, stored_time
 from chalicelib.adapters.dynamodb.models import (
+    ApiKeyRecord,
     BillingRecord,
     CounterRecord,
     DisposalRecord,
@@ -30,6 +31,7 @@ from chalicelib.adapters.dynamodb.models import (
     RefundRecord,
     ReturnRecord,
     TimelineRecord,
+    TrackingNumberClaimRecord,
     WarehouseRecord,
     WorkOrderRecord,
 )
@@ -42,7 +44,7 @@ from chalicelib.domain.errors import AlreadyApplied, ConcurrentModification, Con
 from chalicelib.domain.exports import Export
 from chalicelib.domain.floor import BILLING_COUNTERS, UnidentifiedParcel, WorkOrder
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
-from chalicelib.domain.orders import Delivery, Order, OrderItem
+from chalicelib.domain.orders import Delivery, Order, OrderItem, TrackingNumberTaken
 from chalicelib.domain.return_index import facets as return_facets
 from chalicelib.domain.returns import (
     Disposition,
@@ -719,7 +721,7 @@ class DynamoStore(FloorStore):
                 ),
                 condition=WarehouseRecord.pk.does_not_exist(),
             )
-            for rec in self._key_records(key_hash, "warehouse", wh.id, key_id):
+            for rec in self._key_records(key_hash, "warehouse", wh.id, key_id, wh.created_at):
                 tx.save(rec, condition=PointerRecord.pk.does_not_exist())
 
     def create_merchant(self, m: Merchant, key_hash: str, key_id: str) -> None:
@@ -735,7 +737,7 @@ class DynamoStore(FloorStore):
                     condition=PointerRecord.pk.does_not_exist(),
                 )
                 tx.save(self._merchant_record(m), condition=MerchantRecord.pk.does_not_exist())
-                for rec in self._key_records(key_hash, "merchant", m.id, key_id):
+                for rec in self._key_records(key_hash, "merchant", m.id, key_id, m.created_at):
                     tx.save(rec, condition=PointerRecord.pk.does_not_exist())
         except TransactWriteError as exc:
             reasons = getattr(exc, "cancellation_reasons", None) or []
@@ -761,25 +763,33 @@ class DynamoStore(FloorStore):
         return rec
 
     @staticmethod
-    def _key_records(key_hash: str, kind: str, principal_id: str, key_id: str) -> list[PointerRecord]:
-        """The key by its hash (what authentication reads) and by its id (what revoking it needs)."""
+    def _key_records(
+        key_hash: str, kind: str, principal_id: str, key_id: str, created_at: datetime | None = None
+    ) -> list[Any]:
+        """The key by its hash (what authentication reads; listed per principal through gsi1) and by its id (what
+        revoking it needs)."""
+        at = stored_time(created_at or datetime.now(UTC))
         return [
-            PointerRecord(
+            ApiKeyRecord(
                 pk=f"APIKEY#{key_hash}",
                 sk="APIKEY",
                 data={"kind": kind, "principal_id": principal_id, "key_id": key_id},
+                created_at=at,
+                gsi1pk=f"KEYS#{kind}#{principal_id}",
+                gsi1sk=f"{at}#{key_id}",
             ),
             PointerRecord(
                 pk=f"KEYID#{key_id}",
                 sk="KEYID",
                 data={"kind": kind, "principal_id": principal_id, "key_hash": key_hash},
+                created_at=at,
             ),
         ]
 
     def add_api_key(self, key_hash: str, kind: str, principal_id: str, key_id: str) -> None:
         with TransactWrite(connection=_connection()) as tx:
             for rec in self._key_records(key_hash, kind, principal_id, key_id):
-                tx.save(rec, condition=PointerRecord.pk.does_not_exist())
+                tx.save(rec, condition=rec.__class__.pk.does_not_exist())
 
     def revoke_api_key(self, kind: str, principal_id: str, key_id: str) -> None:
         """Delete one of a principal's keys (both its items, in one transaction); another principal's key id, or
@@ -792,15 +802,70 @@ class DynamoStore(FloorStore):
         if data.get("principal_id") != principal_id or data.get("kind") != kind:
             raise NotFound(f"key '{key_id}' not found")
         with TransactWrite(connection=_connection()) as tx:
-            tx.delete(PointerRecord(pk=f"APIKEY#{data['key_hash']}", sk="APIKEY"))
+            tx.delete(ApiKeyRecord(pk=f"APIKEY#{data['key_hash']}", sk="APIKEY"))
             tx.delete(PointerRecord(pk=f"KEYID#{key_id}", sk="KEYID"))
 
     def get_api_key(self, key_hash: str) -> dict[str, Any] | None:
+        """kind, principal_id, key_id and last_used_at (a datetime or None) of a key, by its hash."""
         try:
-            rec = PointerRecord.get(f"APIKEY#{key_hash}", "APIKEY")
+            rec = ApiKeyRecord.get(f"APIKEY#{key_hash}", "APIKEY")
         except DoesNotExist:
             return None
-        return dict(rec.data or {})
+        return {**dict(rec.data or {}), "last_used_at": parse_stored(rec.last_used_at)}
+
+    def touch_api_key(self, key_hash: str, now: datetime, stale_before: datetime) -> bool:
+        """Record that the key was used at `now`, unless a use since `stale_before` is already recorded (one
+        conditional UpdateItem; a revoked key is not written back). False when there was nothing to do."""
+        rec = ApiKeyRecord(pk=f"APIKEY#{key_hash}", sk="APIKEY")
+        try:
+            rec.update(
+                actions=[ApiKeyRecord.last_used_at.set(stored_time(now))],
+                condition=ApiKeyRecord.pk.exists()
+                & (
+                    ApiKeyRecord.last_used_at.does_not_exist() | (ApiKeyRecord.last_used_at < stored_time(stale_before))
+                ),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def list_api_keys(
+        self, kind: str, principal_id: str, *, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """A principal's keys, oldest first: [{id, created_at, last_used_at}] (never the hash), and the next page's
+        key. One Query on gsi1."""
+        page = ApiKeyRecord.by_principal.query(f"KEYS#{kind}#{principal_id}", limit=limit, last_evaluated_key=cursor)
+        items = [
+            {
+                "id": str((rec.data or {}).get("key_id")),
+                "created_at": _parse_req(rec.created_at or ""),
+                "last_used_at": parse_stored(rec.last_used_at),
+            }
+            for rec in page
+        ]
+        return items, page.last_evaluated_key
+
+    def claim_tracking_numbers(
+        self, warehouse_id: str, merchant_id: str, order_number: str, numbers: list[str], now: datetime
+    ) -> list[tuple[Any, Any]]:
+        """The items (with their conditions) that take pre-printed return tracking numbers in a warehouse for a
+        merchant: to write in the same transaction as the order. A number another merchant holds fails its
+        condition (`tracking_number_taken` names it)."""
+        return [
+            (
+                TrackingNumberClaimRecord(
+                    pk=f"RTN#{warehouse_id}#{number}",
+                    sk="RTN",
+                    merchant_id=merchant_id,
+                    order_number=order_number,
+                    created_at=stored_time(now),
+                ),
+                TrackingNumberClaimRecord.pk.does_not_exist() | (TrackingNumberClaimRecord.merchant_id == merchant_id),
+            )
+            for number in dict.fromkeys(numbers)
+        ]
 
     def get_warehouse(self, warehouse_id: str) -> Warehouse:
         try:
@@ -875,9 +940,20 @@ class DynamoStore(FloorStore):
         except DoesNotExist:
             return None
 
-    def save_order(self, order: Order, now: datetime) -> None:
-        """Insert (version None) or replace under the version read."""
+    def save_order(self, order: Order, now: datetime, claims: list[tuple[Any, Any]] | None = None) -> None:
+        """Insert (version None) or replace under the version read; with `claims` (claim_tracking_numbers) in one
+        transaction: a number another merchant holds raises TrackingNumberTaken and nothing is written."""
         rec = _order_to_record(order, now)
+        if claims:
+            try:
+                with TransactWrite(connection=_connection()) as tx:
+                    tx.save(rec)
+                    for claim, condition in claims:
+                        tx.save(claim, condition=condition)
+            except TransactWriteError as exc:
+                raise_for_order_transaction(exc, claims, first_claim=1)
+            order.version = rec.version
+            return
         try:
             rec.save()
         except PutError as exc:
@@ -1637,6 +1713,19 @@ class DynamoStore(FloorStore):
             error=d.get("error"),
             completed_at=parse_stored(d.get("completed_at")),
         )
+
+
+def raise_for_order_transaction(exc: TransactWriteError, claims: list[tuple[Any, Any]], first_claim: int) -> None:
+    """An order's transaction was cancelled: the order's version (item 0) -> ConcurrentModification; a claim's
+    condition -> TrackingNumberTaken (its number); anything else as it was."""
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
+    for i in failed:
+        if first_claim <= i < first_claim + len(claims):
+            raise TrackingNumberTaken(claims[i - first_claim][0].pk.split("#", 2)[2])
+    if failed or any(r is not None and r.code == "TransactionConflict" for r in reasons):
+        raise ConcurrentModification("the order changed concurrently; retry")
+    raise exc
 
 
 def _connection() -> Connection:
