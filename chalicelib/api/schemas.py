@@ -5,8 +5,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    model_validator,
+)
 
+from chalicelib.domain.emails import same_email
 from chalicelib.domain.text import LINE_MESSAGE, TEXT_MESSAGE, has_control
 
 
@@ -371,9 +381,18 @@ class ReturnsQuery(In):
     sku: Code | None = None
     order_number: Code | None = None
     email: Email | None = None
+    customer_email: Email | None = None  # the contract's name for the same filter as `email`
     attention: Literal["awaiting_feedback", "refund_failed", "carrier_exception"] | None = None
     created_from: UtcDatetime | None = None
     created_to: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_customer_email(self) -> ReturnsQuery:
+        if self.customer_email is not None:
+            if self.email is not None and not same_email(self.email, self.customer_email):
+                raise ValueError("give customer_email or email, not two different addresses")
+            self.email = self.customer_email
+        return self
 
 
 # ----- warehouse ------------------------------------------------------------------------------------------------

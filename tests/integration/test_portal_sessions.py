@@ -112,6 +112,11 @@ def test_order_intake_stores_the_normalised_email_and_the_returns_filter_finds_i
     for form in ("jürgen.groß@exämple.de", "JÜRGEN.GROSS@EXÄMPLE.DE".replace("SS", "ß"), given.strip()):
         found = api.ok("GET", f"/v1/returns?email={quote(form)}", t["m_key"])
         assert [r["id"] for r in found["items"]] == [ret["id"]], form
+        # the contract's name for the filter (../shared/CONTRACT.md: `customer_email`)
+        found = api.ok("GET", f"/v1/returns?customer_email={quote(form)}", t["m_key"])
+        assert [r["id"] for r in found["items"]] == [ret["id"]], form
+    other = api.call("GET", f"/v1/returns?customer_email={quote(given.strip())}&email=x%40example.com", t["m_key"])
+    assert other.status_code == 422
 
 
 # ----- defect 4: the rate limit ---------------------------------------------------------------------------------------

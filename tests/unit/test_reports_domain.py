@@ -169,7 +169,7 @@ def test_the_rule_routes_exactly_the_events_the_reports_count() -> None:
     assert set(d.REPORT_EVENTS.detail_types) == set(r.EVENT_TYPES)
     assert d.REPORT_EVENTS.queue.consumer == "report_aggregator"
     (fn,) = [f for f in d.FUNCTIONS if f.name == "report_aggregator"]
-    assert fn.needs == ("table",)
+    assert fn.needs == d.READ_WRITE  # counters and markers: no deletes, no other service
 
 
 @pytest.mark.parametrize(("first", "second"), [("SHIRT-M", "too_small"), ("A#B", "x#y"), ("", "r"), ("9:x#", "#")])
