@@ -254,6 +254,73 @@ EXPORT_RECORD_PREFIX = "EXPORT#"
 CUSTOMER_DOCUMENT_PREFIXES = (LABELS_PREFIX,)
 
 
+@dataclass(frozen=True)
+class FileLifecycle:
+    """A lifecycle rule of the files bucket: objects under `prefix` ("" = every object) expire `expiration_days`
+    after they were created (S3 counts from the object's creation, not from the return's end), move to Infrequent
+    Access after `infrequent_access_after_days`, and multipart uploads left incomplete are aborted after
+    `abort_incomplete_upload_days`. The CDK stack and the local stack both put `FILE_LIFECYCLE` on the bucket."""
+
+    rule_id: str
+    prefix: str
+    expiration_days: int | None = None
+    infrequent_access_after_days: int | None = None
+    abort_incomplete_upload_days: int | None = None
+
+    def s3_rule(self) -> dict[str, Any]:
+        """The rule as S3's PutBucketLifecycleConfiguration takes it (and GetBucketLifecycleConfiguration gives it)."""
+        rule: dict[str, Any] = {"ID": self.rule_id, "Filter": {"Prefix": self.prefix}, "Status": "Enabled"}
+        if self.expiration_days is not None:
+            rule["Expiration"] = {"Days": self.expiration_days}
+        if self.infrequent_access_after_days is not None:
+            rule["Transitions"] = [{"Days": self.infrequent_access_after_days, "StorageClass": "STANDARD_IA"}]
+        if self.abort_incomplete_upload_days is not None:
+            rule["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": self.abort_incomplete_upload_days}
+        return rule
+
+
+#: The default retention of a customer's personal data: 3 years after the return has ended (docs/privacy.md).
+RETENTION_DAYS_DEFAULT = 3 * 365
+#: How long a label (and its customs declaration) is kept: it is needed until the return is received, then as
+#: evidence in a carrier claim or a dispute over the shipment (carriers take claims for months, not years).
+LABEL_EXPIRATION_DAYS = 180
+#: How long photos (warehouse, unidentified parcels, customers', and their thumbnails) are kept: evidence for refunds
+#: and disputes for the retention period after the return has ended. A lifecycle rule counts from the upload, and a
+#: return may end up to a year after its photos were taken, so: the retention period plus one year. This is the
+#: bucket's upper bound; the retention sweep (per merchant, from the return's end) and erasure delete earlier.
+PHOTO_EXPIRATION_DAYS = RETENTION_DAYS_DEFAULT + 365
+#: How long an export file (CSV, or a customer's access export) is kept: long enough to download, short because it
+#: is a copy of personal data (a new export can be asked for at any time).
+EXPORT_EXPIRATION_DAYS = 7
+#: After how long labels and photos move to cheaper storage (rarely read after the return is closed).
+INFREQUENT_ACCESS_AFTER_DAYS = 90
+
+FILE_LIFECYCLE = (
+    FileLifecycle("AbortIncompleteUploads", "", abort_incomplete_upload_days=7),
+    FileLifecycle(
+        "ExpireLabels",
+        LABELS_PREFIX,
+        expiration_days=LABEL_EXPIRATION_DAYS,
+        infrequent_access_after_days=INFREQUENT_ACCESS_AFTER_DAYS,
+    ),
+    FileLifecycle(
+        "ExpirePhotos",
+        PHOTOS_PREFIX,
+        expiration_days=PHOTO_EXPIRATION_DAYS,
+        infrequent_access_after_days=INFREQUENT_ACCESS_AFTER_DAYS,
+    ),
+    FileLifecycle("ExpireParcelPhotos", PARCEL_PHOTOS_PREFIX, expiration_days=PHOTO_EXPIRATION_DAYS),
+    FileLifecycle("ExpireCustomerPhotos", CUSTOMER_PHOTOS_PREFIX, expiration_days=PHOTO_EXPIRATION_DAYS),
+    FileLifecycle("ExpireThumbnails", THUMBNAILS_PREFIX, expiration_days=PHOTO_EXPIRATION_DAYS),
+    FileLifecycle("ExpireExports", EXPORT_PREFIX, expiration_days=EXPORT_EXPIRATION_DAYS),
+)
+
+
+def file_lifecycle_configuration() -> dict[str, Any]:
+    """FILE_LIFECYCLE as S3's LifecycleConfiguration (local/provision.py puts this on moto's bucket)."""
+    return {"Rules": [r.s3_rule() for r in FILE_LIFECYCLE]}
+
+
 # -- permissions, as data ------------------------------------------------------------------------------------------
 # The kinds of resource a grant names. The stack turns each into ARNs; tests/support/iam_audit.py checks every AWS
 # call a function makes in the tests against the same grants (IAM evaluation in miniature), so they cannot drift.

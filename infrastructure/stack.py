@@ -237,31 +237,7 @@ class BoomerangStack(cdk.Stack):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=False,
             removal_policy=cdk.RemovalPolicy.RETAIN,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=cdk.Duration.days(7)
-                ),
-                # Labels and inspection photos are evidence in disputes: cheaper storage after 90 days, never expired.
-                s3.LifecycleRule(
-                    id="LabelsToInfrequentAccess",
-                    prefix="labels/",
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=cdk.Duration.days(90)
-                        )
-                    ],
-                ),
-                s3.LifecycleRule(
-                    id="PhotosToInfrequentAccess",
-                    prefix="photos/",
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=cdk.Duration.days(90)
-                        )
-                    ],
-                ),
-                s3.LifecycleRule(id="ExpireExports", prefix="exports/", expiration=cdk.Duration.days(30)),
-            ],
+            lifecycle_rules=[_lifecycle_rule(r) for r in d.FILE_LIFECYCLE],
         )
 
     def _queues(self) -> tuple[dict[str, sqs.Queue], dict[str, sqs.Queue]]:
@@ -610,3 +586,26 @@ class BoomerangStack(cdk.Stack):
 
 def _pascal(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def _lifecycle_rule(rule: d.FileLifecycle) -> s3.LifecycleRule:
+    """A rule of d.FILE_LIFECYCLE as CDK's (the local stack puts the same rules with boto3)."""
+    days = cdk.Duration.days
+    return s3.LifecycleRule(
+        id=rule.rule_id,
+        prefix=rule.prefix or None,
+        expiration=days(rule.expiration_days) if rule.expiration_days is not None else None,
+        transitions=(
+            [
+                s3.Transition(
+                    storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                    transition_after=days(rule.infrequent_access_after_days),
+                )
+            ]
+            if rule.infrequent_access_after_days is not None
+            else None
+        ),
+        abort_incomplete_multipart_upload_after=(
+            days(rule.abort_incomplete_upload_days) if rule.abort_incomplete_upload_days is not None else None
+        ),
+    )

@@ -165,6 +165,8 @@ def provision(
         s3.create_bucket(Bucket=bucket)
     else:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    # the same expiry per key prefix as the CDK stack's bucket (moto keeps the rules; it does not expire objects)
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=d.file_lifecycle_configuration())
 
     sqs = session.client("sqs")
     queue_urls: dict[str, str] = {}

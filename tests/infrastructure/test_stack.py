@@ -177,6 +177,38 @@ def test_bucket_is_private_encrypted_and_ssl_only(synth: Synth) -> None:
     )
 
 
+def test_personal_data_in_the_bucket_expires_by_key_prefix(synth: Synth) -> None:
+    """Labels after 180 days, photos of every kind (and their thumbnails) after the 3-year retention plus a year (a
+    rule counts from the upload), exports after 7 days; docs/privacy.md gives the same periods."""
+    rules = synth.resources[synth.logical_id(synth.stack.bucket)]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiry = {r["Prefix"]: r["ExpirationInDays"] for r in rules if "ExpirationInDays" in r}
+    assert expiry == {
+        "labels/": 180,
+        "photos/": 1460,
+        "parcels/": 1460,
+        "customer/": 1460,
+        "thumbs/": 1460,
+        "exports/": 7,
+    }
+    # every prefix the bucket's objects are written under expires (a new prefix needs a rule)
+    assert set(expiry) == {
+        d.LABELS_PREFIX,
+        d.PHOTOS_PREFIX,
+        d.PARCEL_PHOTOS_PREFIX,
+        d.CUSTOMER_PHOTOS_PREFIX,
+        d.THUMBNAILS_PREFIX,
+        d.EXPORT_PREFIX,
+    }
+    assert all(r["Status"] == "Enabled" for r in rules)
+    (abort,) = [r for r in rules if "AbortIncompleteMultipartUpload" in r]
+    assert "Prefix" not in abort and abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    cheaper = {r["Prefix"]: r["Transitions"] for r in rules if "Transitions" in r}
+    ia = [{"StorageClass": "STANDARD_IA", "TransitionInDays": 90}]
+    assert cheaper == {"labels/": ia, "photos/": ia}
+    # the same rules as the local stack's (tests/integration/test_file_lifecycle.py)
+    assert [r["Id"] for r in rules] == [r.rule_id for r in d.FILE_LIFECYCLE]
+
+
 def test_every_queue_has_an_encrypted_dlq_with_the_defined_receive_count(synth: Synth) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
     by_name = {q["Properties"]["QueueName"]: (logical, q["Properties"]) for logical, q in queues.items()}
