@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -30,6 +31,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from local import banner
+from local.seed import demo_orders
 from tests.support.local_stack import STOP_TIMEOUT, Stack, free_port, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +50,8 @@ LIFECYCLE = [
     "refunded",
 ]
 POISON_EVENT_ID = "evt_e2e_poison"
+#: Set by the whole lifecycle once it has run: the log scan (after the stack has stopped) needs its log lines.
+LIFECYCLE_RAN: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +207,7 @@ def test_whole_lifecycle_over_http(stack: Stack, poison: str) -> None:
     assert tracked["status"] == "refunded"
     assert [m["status"] for m in tracked["milestones"]] == LIFECYCLE
     assert order["email"] not in resp.text and "Mustermann" not in resp.text
+    LIFECYCLE_RAN.append(rid)  # for test_no_personal_data_in_any_log_line, last in this module
 
 
 def test_poison_message_ends_in_the_dlq(stack: Stack, poison: str) -> None:
@@ -406,3 +412,71 @@ def test_stops_cleanly_on_sigint(stack: Stack) -> None:
         pytest.fail(f"the local stack did not stop within {STOP_TIMEOUT} s\n{stack.logs()}")
     assert code == 0, stack.logs()
     assert not (stack.state_dir / "credentials.json").exists()
+
+
+# -- no personal data in logs, metrics or traces ---------------------------------------------------------------------
+
+
+def _word(text: str) -> str:
+    return rf"(?<!\w){re.escape(text)}(?!\w)"
+
+
+def personal_data(customer: dict[str, Any]) -> dict[str, Callable[[str], bool]]:
+    """What identifies a customer in a log line: the email (any case), the name (any case; the surname as a word),
+    the street (as a word), and the postal code together with the city on one line."""
+    a = customer["shipping_address"]
+    email = re.compile(re.escape(customer["email"]), re.IGNORECASE)
+    name = re.compile(re.escape(a["name"]), re.IGNORECASE)
+    surname = re.compile(_word(a["name"].split()[-1]))
+    street = re.compile(_word(a["street"]), re.IGNORECASE)
+    postal_code, city = re.compile(_word(a["postal_code"])), re.compile(_word(a["city"]), re.IGNORECASE)
+    return {
+        f"{customer['order_number']}'s email": lambda line: bool(email.search(line)),
+        f"{customer['order_number']}'s name": lambda line: bool(name.search(line) or surname.search(line)),
+        f"{customer['order_number']}'s street": lambda line: bool(street.search(line)),
+        f"{customer['order_number']}'s postal code and city": (
+            lambda line: bool(postal_code.search(line) and city.search(line))
+        ),
+    }
+
+
+def test_personal_data_is_found_by_the_scan() -> None:
+    """The scan below would see each kind of personal data, in a log line as Powertools writes it."""
+    (customer,) = [o for o in demo_orders(datetime.now(UTC)) if o["order_number"] == "DEMO-1002"]
+    checks = personal_data(customer)
+    leaks = {
+        "email": json.dumps({"level": "INFO", "message": "session opened", "email": "MAX@Example.com"}),
+        "name": json.dumps({"message": "label made", "to": "Mustermann"}),
+        "street": json.dumps({"message": "label made", "street": "beispielstrasse"}),
+        "postal code and city": json.dumps({"message": "x", "postal_code": "80331", "city": "Muenchen"}),
+    }
+    for kind, line in leaks.items():
+        assert [k for k, found in checks.items() if found(line)] == [f"DEMO-1002's {kind}"], line
+    clean = json.dumps({"message": "return created", "return_id": "ret_80331", "city_count": 1, "port": 10115})
+    assert not [k for k, found in checks.items() if found(clean)]
+
+
+def test_no_personal_data_in_any_log_line(stack: Stack) -> None:
+    """Last in this module (the stack has stopped, its logs are complete): every line the local stack wrote while the
+    lifecycle ran (API, functions, state machines, pollers, EMF metrics on stdout) at the deployed log level carries
+    none of the demo customers' emails, names or addresses. The banner, which tells a developer the demo
+    customers' credentials, is not a log line and is taken out first, exactly as printed."""
+    if not LIFECYCLE_RAN:
+        pytest.skip("the lifecycle did not run in this session (its log lines are what is scanned)")
+    assert stack.proc.poll() is not None, "runs after test_stops_cleanly_on_sigint"
+    out = (stack.state_dir / "stdout.log").read_text(errors="replace")
+    err = (stack.state_dir / "stderr.log").read_text(errors="replace")
+    printed = banner.render(
+        stack.creds,
+        str(stack.state_dir.resolve() / "credentials.json"),
+        str(stack.state_dir.resolve() / "walkthrough.sh"),
+    )
+    assert out.count(printed) == 1, "the banner is printed once, as rendered"
+    lines = out.replace(printed, "", 1).splitlines() + err.splitlines()
+    assert any(LIFECYCLE_RAN[0] in line for line in lines), "the lifecycle's log lines are in the logs"
+    checks: dict[str, Callable[[str], bool]] = {}
+    for customer in demo_orders(datetime.now(UTC)):
+        checks.update(personal_data(customer))
+    checks["kim@example.com"] = lambda line: "kim@example.com" in line.lower()  # fresh_tenant's customer
+    leaks = [f"{kind}: {line[:300]}" for line in lines for kind, found in checks.items() if found(line)]
+    assert not leaks, f"{len(leaks)} log lines carry personal data:\n" + "\n".join(leaks[:20])
