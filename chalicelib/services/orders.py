@@ -11,6 +11,7 @@ from chalicelib.domain.addresses import Address
 from chalicelib.domain.emails import normalise_email
 from chalicelib.domain.errors import ConcurrentModification, ValidationFailed
 from chalicelib.domain.orders import Delivery, Order, OrderItem, TrackingNumberTaken
+from chalicelib.domain.return_index import email_key
 from chalicelib.services import reports
 
 _EXTRA_KEYS = ("hs_code", "country_of_origin", "weight_grams", "external_id")
@@ -74,6 +75,9 @@ def upsert_order(
             shipping_refunded=existing.shipping_refunded if existing else Decimal(0),
             version=existing.version if existing else None,
         )
+        # the customer -> orders link (their access export finds the order by it), before the order: an order is
+        # never without it; a link whose order was not written, or changed its address, is ignored by the reader
+        c.store.link_customer_order(merchant_id, email_key(order.email), order.order_number, c.now())
         try:
             # with the change of its sold quantities per SKU and its return tracking numbers' claims, in the same
             # transaction (report return rates; no number in two merchants' hands in one warehouse)

@@ -17,6 +17,7 @@ Key design (one table, four sparse GSIs; every request path is a GetItem, BatchG
 | rate limit window | RATELIMIT#<scope>#<window>           | RATELIMIT               |
 | shop order link   | SHOPORDER#<merchant>#<platform>#<id> | SHOPORDER / FULFILLMENT#<fulfillment id> |
 | order import      | IMPORT#<merchant_id>#<import_id>     | IMPORT                  |
+| customer's orders | CUSTOMER#<merchant_id>#<email key>   | ORDER#<order_number>    |
 | subscription      | SUBS#<merchant_id>                   | SUB#<subscription_id>   |
 | webhook delivery  | SUB#<merchant_id>#<subscription_id>  | DELIVERY#<delivery_id>  |
 

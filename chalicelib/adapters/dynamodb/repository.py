@@ -962,6 +962,62 @@ class DynamoStore(FloorStore):
             raise
         order.version = rec.version
 
+    def link_customer_order(self, merchant_id: str, email_key: str, order_number: str, now: datetime) -> None:
+        """The sparse customer -> orders index (pk CUSTOMER#<merchant_id>#<email key>, sk ORDER#<order_number>): what a
+        customer's access export (services/access.py) finds their orders by. The key is the address hashed
+        (return_index.email_key); a reader checks the order's own email, so a link left by an order whose address
+        changed since finds nothing."""
+        PointerRecord(
+            pk=_customer_pk(merchant_id, email_key),
+            sk=f"ORDER#{order_number}",
+            data={"order_number": order_number},
+            created_at=stored_time(now),
+        ).save()
+
+    def customer_order_numbers(self, merchant_id: str, email_key: str) -> list[str]:
+        """The order numbers linked to a customer (link_customer_order): one Query, page after page."""
+        return [
+            str((PointerRecord.from_raw_data(raw).data or {})["order_number"])
+            for raw in _partition(_customer_pk(merchant_id, email_key), "ORDER#")
+        ]
+
+    def get_orders(self, merchant_id: str, order_numbers: list[str]) -> list[Order]:
+        """Orders by number, BatchGetItem 100 at a time, in the order asked; missing ones left out."""
+        out: list[Order] = []
+        for start in range(0, len(order_numbers), 100):
+            numbers = order_numbers[start : start + 100]
+            raw = _batch_get([(order_pk(merchant_id, n), "ORDER") for n in numbers])
+            for n in numbers:
+                item = raw.get((order_pk(merchant_id, n), "ORDER"))
+                if item is not None:
+                    out.append(_order_from_record(OrderRecord.from_raw_data(item)))
+        return out
+
+    def order_withdrawals(self, merchant_id: str, order_number: str) -> list[dict[str, Any]]:
+        """The withdrawals declared for an order (from its partition), each with its acknowledgement's record
+        (`acknowledgement`: sent_at / given_up_at, or {} while it is to be sent)."""
+        withdrawals: dict[str, dict[str, Any]] = {}
+        acks: dict[str, dict[str, Any]] = {}
+        for raw in _partition(order_pk(merchant_id, order_number), "WITHDRAWAL"):
+            rec = PointerRecord.from_raw_data(raw)
+            if rec.sk.startswith("WITHDRAWAL#"):
+                withdrawals[rec.sk.removeprefix("WITHDRAWAL#")] = dict(rec.data or {})
+            elif rec.sk.startswith("WITHDRAWALACK#"):
+                data = dict(rec.data or {})
+                acks[rec.sk.removeprefix("WITHDRAWALACK#")] = {
+                    k: v for k, v in data.items() if k in ("sent_at", "given_up_at")
+                }
+        return [{**w, "acknowledgement": acks.get(wid, {})} for wid, w in sorted(withdrawals.items())]
+
+    def notifications_sent(self, return_id: str) -> list[dict[str, Any]]:
+        """The customer emails recorded as sent for a return (services/notifications.py's markers, kept a while):
+        [{event_type, at}]."""
+        out = []
+        for raw in _partition(f"NOTIFY#{return_id}"):
+            data = dict(PointerRecord.from_raw_data(raw).data or {})
+            out.append({"event_type": data.get("event_type") or raw["sk"]["S"], "at": data.get("at")})
+        return out
+
     def load_for_return_creation(
         self, merchant_id: str, order_number: str, warehouse_id: str | None = None
     ) -> tuple[Merchant, Order | None, Warehouse | None]:
@@ -1676,6 +1732,7 @@ class DynamoStore(FloorStore):
                 "size": export.size,
                 "error": export.error,
                 "completed_at": stored_time(export.completed_at) if export.completed_at else None,
+                "subject": export.subject,
             },
             expires_at=export.created_at + timedelta(days=keep_days),
         )
@@ -1712,6 +1769,7 @@ class DynamoStore(FloorStore):
             size=d.get("size"),
             error=d.get("error"),
             completed_at=parse_stored(d.get("completed_at")),
+            subject=d.get("subject"),
         )
 
 
@@ -1738,6 +1796,10 @@ def _connection() -> Connection:
 def _client() -> Any:
     """The botocore client PynamoDB uses (same region, endpoint and session), for raw multi-entity reads."""
     return ReturnRecord._get_connection().connection.client
+
+
+def _customer_pk(merchant_id: str, email_key: str) -> str:
+    return f"CUSTOMER#{merchant_id}#{email_key}"
 
 
 def _index_pk(merchant_id: str, facet: str) -> str:
