@@ -474,7 +474,9 @@ FUNCTIONS = (
     Function(
         "dhl_tracking_poller", 300, needs=(*READ_WRITE_DELETE, "carrier_credentials"), schedule="rate(30 minutes)"
     ),
-    # streams a CSV export to S3 (multipart, constant memory): reads returns, writes its export record and file only
+    # streams a CSV export to S3 (multipart, constant memory), or writes a customer's access export (JSON: reads their
+    # orders, returns, timelines, refunds, withdrawals, notification records): reads the table, writes its export
+    # record and file only
     Function("export_worker", 900, needs=(*READ, "export_records", "export_files")),
     # merchants' webhooks: up to 20 subscriptions per event, 10 s each (WEBHOOK_QUEUE's visibility is beyond this)
     Function("webhook_dispatcher", 600, needs=(*READ_WRITE, "subscription_secrets", "webhook_retries")),

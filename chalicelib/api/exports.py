@@ -1,4 +1,5 @@
-"""Exports (merchant): request a CSV export of returns, then fetch its status and a download link."""
+"""Exports (merchant): request a CSV export of returns, or a customer's access export (GDPR Art. 15, JSON), then
+fetch its status and a download link."""
 
 from __future__ import annotations
 
@@ -49,6 +50,30 @@ def request_export(call: Call) -> dict[str, Any]:
     return exports.request_export(
         container(), _mid(call), body.kind, _bound(body.from_, end=False), _bound(body.to, end=True)
     )
+
+
+@endpoint(
+    bp,
+    "/v1/customers/export",
+    "POST",
+    summary=(
+        "Export everything held about the customer with this email (GDPR Art. 15: orders, returns with comments, "
+        "timelines and refunds, withdrawals, notifications sent, file keys) as one JSON document; runs in the "
+        "background like the CSV exports: GET /v1/exports/{export_id} for its status and link. A customer the "
+        "merchant holds nothing about gets a document with empty sections"
+    ),
+    tag="exports",
+    auth=MERCHANT,
+    body=s.CustomerExportIn,
+    status=202,
+    response=s.ExportAccepted,
+    errors=(400, 401, 403, 422),
+)
+def request_customer_export(call: Call) -> dict[str, Any]:
+    from chalicelib.services import exports
+
+    body: s.CustomerExportIn = call.body
+    return exports.request_customer_export(container(), _mid(call), body.email)
 
 
 @endpoint(

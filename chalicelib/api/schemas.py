@@ -756,6 +756,13 @@ class ExportIn(In):
     to: ExportBound
 
 
+class CustomerExportIn(In):
+    """A customer's access export (GDPR Art. 15): everything the merchant holds about the customer with this email,
+    as one JSON document."""
+
+    email: Email
+
+
 class ExportAccepted(Out):
     id: str
     status: str
@@ -763,11 +770,11 @@ class ExportAccepted(Out):
 
 class ExportOut(Out):
     id: str
-    kind: Literal["returns", "items"]
-    format: str
+    kind: Literal["returns", "items", "customer"]
+    format: str  # csv; json for a customer's access export
     status: Literal["pending", "ready", "failed"]
-    from_: str = Field(alias="from")
-    to: str
+    from_: str | None = Field(alias="from")  # null for a customer's access export
+    to: str | None
     created_at: str
     rows: int | None = None
     size: int | None = None  # bytes

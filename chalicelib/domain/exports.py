@@ -18,14 +18,17 @@ from typing import Any, Literal
 
 from chalicelib.domain.returns import Return, iso
 
-ExportKind = Literal["returns", "items"]
+ExportKind = Literal["returns", "items", "customer"]
 ExportStatus = Literal["pending", "ready", "failed"]
 
-KINDS: tuple[str, ...] = ("returns", "items")
+KINDS: tuple[str, ...] = ("returns", "items")  # the CSV kinds (POST /v1/exports)
+#: A customer's access export (GDPR Art. 15, POST /v1/customers/export): one JSON document (domain/access.py)
+CUSTOMER = "customer"
 MAX_SPAN = timedelta(days=400)  # the longest created-at range one export may cover
 PART_SIZE = 5 * 1024 * 1024  # S3's minimum part size (all parts but the last)
 MAX_ATTEMPTS = 3  # runs of one export before it is recorded as failed
 CONTENT_TYPE = "text/csv; charset=utf-8"
+JSON_CONTENT_TYPE = "application/json"
 
 RETURN_COLUMNS = (
     "return_id",
@@ -77,12 +80,18 @@ class Export:
     size: int | None = None
     error: str | None = None
     completed_at: datetime | None = None
+    #: a customer export's subject: the customer's email as an index key (return_index.email_key), never the address
+    subject: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         """Where the file lives in the files bucket (exports/ expires by a lifecycle rule)."""
-        return f"exports/{self.merchant_id}/{self.id}.csv"
+        return f"exports/{self.merchant_id}/{self.id}.{self.format}"
+
+    @property
+    def content_type(self) -> str:
+        return JSON_CONTENT_TYPE if self.format == "json" else CONTENT_TYPE
 
     @property
     def done(self) -> bool:

@@ -24,8 +24,10 @@ from typing import Any
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain import exports as ex
+from chalicelib.domain.emails import normalise_email
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.identifiers import new_id
+from chalicelib.domain.return_index import email_key
 from chalicelib.domain.returns import Return, iso
 from chalicelib.observability import logger
 
@@ -58,15 +60,40 @@ def request_export(
     return {"id": export.id, "status": export.status}
 
 
+def request_customer_export(c: Container, merchant_id: str, email: str) -> dict[str, Any]:
+    """A customer's access export (GDPR Art. 15, services/access.py): one JSON document, through the same queue,
+    worker, record and bucket prefix as the CSV exports. The record keeps the address only hashed (its index key).
+    Whether the merchant holds anything about the customer shows only in the document (empty sections if not)."""
+    now = c.now()
+    export = ex.Export(
+        id=new_id("exp"),
+        merchant_id=merchant_id,
+        kind="customer",
+        format="json",
+        created_from=now,
+        created_to=now,
+        created_at=now,
+        subject=email_key(normalise_email(email)),
+    )
+    c.store.save_export(export, now=now)
+    try:
+        c.export_queue.enqueue(merchant_id, export.id)
+    except Exception:
+        logger.exception("export not queued; the sweeper will queue it", merchant_id=merchant_id, export_id=export.id)
+    logger.info("export requested", merchant_id=merchant_id, export_id=export.id, kind=export.kind)
+    return {"id": export.id, "status": export.status}
+
+
 def get_export(c: Container, merchant_id: str, export_id: str) -> dict[str, Any]:
     export = c.store.get_export(merchant_id, export_id)
+    customer = export.kind == ex.CUSTOMER
     out: dict[str, Any] = {
         "id": export.id,
         "kind": export.kind,
         "format": export.format,
         "status": export.status,
-        "from": iso(export.created_from),
-        "to": iso(export.created_to),
+        "from": None if customer else iso(export.created_from),
+        "to": None if customer else iso(export.created_to),
         "created_at": iso(export.created_at),
     }
     if export.status == "ready":
@@ -109,16 +136,15 @@ def run_export(c: Container, merchant_id: str, export_id: str, *, part_size: int
     files = c.files
     if export.upload_id:  # an earlier run crashed mid-way: start again from a clean slate
         files.abort_multipart(export.key, export.upload_id)
-    export = export.started(files.start_multipart(export.key, ex.CONTENT_TYPE))
+    export = export.started(files.start_multipart(export.key, export.content_type))
     c.store.save_export(export, now=c.now())
     upload_id = export.upload_id
     assert upload_id is not None
     try:
         stats = ex.PartStats()
-        data = ex.rows(export.kind, returns_in_range(c, merchant_id, export.created_from, export.created_to))
         etags = [
             files.upload_part(export.key, upload_id, number, part)
-            for number, part in enumerate(ex.csv_parts(export.kind, data, part_size, stats), start=1)
+            for number, part in enumerate(_parts(c, export, part_size, stats), start=1)
         ]
         files.complete_multipart(export.key, upload_id, etags)
     except Exception as exc:
@@ -133,6 +159,25 @@ def run_export(c: Container, merchant_id: str, export_id: str, *, part_size: int
     c.store.save_export(export)
     logger.info("export ready", export_id=export_id, rows=stats.rows, size=stats.size, parts=len(etags))
     return export
+
+
+def _parts(c: Container, export: ex.Export, part_size: int, stats: ex.PartStats) -> Iterator[bytes]:
+    """The file's parts: CSV rows streamed from the returns, or a customer's document (small: built whole)."""
+    if export.kind != ex.CUSTOMER:
+        data = ex.rows(export.kind, returns_in_range(c, export.merchant_id, export.created_from, export.created_to))
+        yield from ex.csv_parts(export.kind, data, part_size, stats)
+        return
+    from chalicelib.domain.access import encode
+    from chalicelib.services.access import collect
+
+    if not export.subject:
+        raise ValueError("a customer export without its customer")
+    doc = collect(c, export.merchant_id, export.subject)
+    body = encode(doc)
+    stats.rows = sum(len(doc[section]) for section in ("orders", "returns", "withdrawals", "notifications"))
+    stats.size = len(body)
+    for start in range(0, len(body), part_size):
+        yield body[start : start + part_size]
 
 
 def handle_message(c: Container, body: str, *, part_size: int = ex.PART_SIZE) -> ex.Export:
