@@ -14,6 +14,7 @@ from chalicelib.bootstrap import container
 
 bp = Blueprint(__name__)
 MERCHANT = ("merchant",)
+OPERATOR = ("operator",)
 
 
 def _mid(call: Call) -> str:
@@ -90,3 +91,47 @@ def get_export(call: Call, export_id: str) -> dict[str, Any]:
     from chalicelib.services import exports
 
     return exports.get_export(container(), _mid(call), export_id)
+
+
+@endpoint(
+    bp,
+    "/v1/admin/customers/export",
+    "POST",
+    summary=(
+        "The operator's customer access export (GDPR Art. 15) for one merchant's customer, as POST "
+        "/v1/customers/export; read it with GET /v1/admin/merchants/{merchant_id}/exports/{export_id}"
+    ),
+    tag="operator",
+    auth=OPERATOR,
+    body=s.AdminCustomerExportIn,
+    status=202,
+    response=s.ExportAccepted,
+    errors=(400, 401, 403, 422),
+)
+def admin_request_customer_export(call: Call) -> dict[str, Any]:
+    from chalicelib.domain.errors import NotFound, ValidationFailed
+    from chalicelib.services import exports
+
+    body: s.AdminCustomerExportIn = call.body
+    c = container()
+    try:
+        c.store.get_merchant(body.merchant_id)
+    except NotFound:
+        raise ValidationFailed.at(["merchant_id"], "no such merchant") from None
+    return exports.request_customer_export(c, body.merchant_id, body.email)
+
+
+@endpoint(
+    bp,
+    "/v1/admin/merchants/{merchant_id}/exports/{export_id}",
+    "GET",
+    summary="A merchant's export (as GET /v1/exports/{export_id}), for the operator",
+    tag="operator",
+    auth=OPERATOR,
+    response=s.ExportOut,
+    errors=(401, 403, 404),
+)
+def admin_get_export(call: Call, merchant_id: str, export_id: str) -> dict[str, Any]:
+    from chalicelib.services import exports
+
+    return exports.get_export(container(), merchant_id, export_id)

@@ -763,6 +763,13 @@ class CustomerExportIn(In):
     email: Email
 
 
+class AdminCustomerExportIn(In):
+    """The operator's customer access export: the customer with this email at this merchant."""
+
+    email: Email
+    merchant_id: Code
+
+
 class ExportAccepted(Out):
     id: str
     status: str

@@ -22,7 +22,7 @@ from chalicelib import bootstrap
 from chalicelib.domain.access import SCHEMA_VERSION
 from chalicelib.services import exports
 from infrastructure import definitions as d
-from tests.support import CUSTOMER_ADDRESS, Api, SteppingClock, drain_outbox, drain_queue
+from tests.support import CUSTOMER_ADDRESS, OPERATOR_KEY, Api, SteppingClock, drain_outbox, drain_queue
 
 REASONS = [
     {"code": "too_small", "label": "Too small"},
@@ -229,3 +229,24 @@ def test_a_run_that_fails_is_retried_from_the_start(api: Api, aws: Any, monkeypa
     assert export.status == "ready" and export.attempts == 2
     body, _ = _object(aws, api.ok("GET", f"/v1/exports/{export_id}", t["m_key"])["url"])
     assert [o["order_number"] for o in json.loads(body)["orders"]] == [order["order_number"]]
+
+
+def test_the_operator_exports_a_merchants_customer_and_reads_it(api: Api, aws: Any) -> None:
+    t = api.tenant()
+    order = api.order(t["m_key"], email=EMAIL)
+    mid = t["merchant"]["id"]
+    body = {"email": EMAIL, "merchant_id": mid}
+    assert api.call("POST", "/v1/admin/customers/export", t["m_key"], body).status_code == 403
+    resp = api.call("POST", "/v1/admin/customers/export", OPERATOR_KEY, {**body, "merchant_id": "mer_nobody"})
+    assert resp.status_code == 422 and json.loads(resp.body)["errors"][0]["loc"] == ["merchant_id"]
+    export_id = api.ok("POST", "/v1/admin/customers/export", OPERATOR_KEY, body, 202)["id"]
+    assert drain_queue(aws.queue_urls[d.EXPORT_QUEUE.name], "export_worker") == {"count": 1, "failed": set()}
+    out = api.ok("GET", f"/v1/admin/merchants/{mid}/exports/{export_id}", OPERATOR_KEY)
+    assert out["status"] == "ready" and out["kind"] == "customer"
+    doc = json.loads(_object(aws, out["url"])[0])
+    assert [o["order_number"] for o in doc["orders"]] == [order["order_number"]]
+    # the merchant sees it too; another merchant's path does not find it
+    assert api.ok("GET", f"/v1/exports/{export_id}", t["m_key"])["status"] == "ready"
+    other = api.tenant()["merchant"]["id"]
+    assert api.call("GET", f"/v1/admin/merchants/{other}/exports/{export_id}", OPERATOR_KEY).status_code == 404
+    assert api.call("GET", f"/v1/admin/merchants/{mid}/exports/{export_id}", t["m_key"]).status_code == 403
