@@ -112,6 +112,11 @@ def bodies(w: dict[str, Any], op: str) -> dict[tuple[str, ...], tuple[str | None
             op,
             lambda: {"credentials": {"api_key": "EZTK_probe_0123"}},
         ),
+        ("POST", "/v1/customers/export"): (m, lambda: {"email": "kim@example.com"}),
+        ("POST", "/v1/admin/customers/export"): (
+            op,
+            lambda: {"email": "kim@example.com", "merchant_id": w["merchant"]["id"]},
+        ),
         ("POST", "/v1/exports"): (
             m,
             lambda: {"kind": "returns", "format": "csv", "from": "2026-11-01", "to": "2026-11-30"},
