@@ -229,6 +229,7 @@ MERCHANT_WEBHOOKS = EventRule(
         "refund.failed",
         "carrier.exception",
         "parcel.unidentified",
+        "customer.erased",
     ),
     queue=WEBHOOK_QUEUE,
 )
@@ -398,6 +399,15 @@ CAPABILITIES: dict[str, tuple[Grant, ...]] = {
         Grant(("s3:PutObject",), On.BUCKET, _keys(THUMBNAILS_PREFIX)),
         Grant(("s3:ListBucket",), On.BUCKET, ("",)),
     ),
+    # erasure and retention (services/privacy.py): labels, CN23s, customer photos, parcel photos and their thumbnails
+    # that show a customer or their address are deleted
+    "erased_files": (
+        Grant(
+            ("s3:DeleteObject",),
+            On.BUCKET,
+            _keys(LABELS_PREFIX, CUSTOMER_PHOTOS_PREFIX, PHOTOS_PREFIX, THUMBNAILS_PREFIX),
+        ),
+    ),
     # multipart uploads of export files (Create/UploadPart/Complete are authorized as s3:PutObject), exports/ only
     "export_files": (Grant(("s3:PutObject", "s3:AbortMultipartUpload"), On.BUCKET, _keys(EXPORT_PREFIX)),),
     # SSM parameters (chalicelib/adapters/secrets.py): <prefix>/carriers/<account>/<carrier>/<key> and
@@ -482,7 +492,8 @@ FUNCTIONS = (
     Function("webhook_dispatcher", 600, needs=(*READ_WRITE, "subscription_secrets", "webhook_retries")),
     # records stuck short of a final state (chalicelib/domain/sweeping.py): queues webhook retries and exports again,
     # starts refund workflows (or fails the refund, asking the shop first and telling the merchant, like
-    # refund_failed), sends withdrawal acknowledgements
+    # refund_failed), sends withdrawal acknowledgements, runs customer erasures and pseudonymises returns past their
+    # merchant's retention period (services/privacy.py: deletes the S3 objects that show the customer)
     Function(
         "sweeper",
         300,
@@ -494,6 +505,7 @@ FUNCTIONS = (
             "webhook_queue",
             "export_queue",
             "start_refund",
+            "erased_files",
         ),
         schedule="rate(5 minutes)",
     ),

@@ -152,6 +152,8 @@ class PolicyIn(In):
     label_validity_days: int | None = Field(default=None, ge=1, le=365)
     fees: list[FeeIn] = Field(default_factory=list, max_length=100)
     customs_defaults: CustomsDefaultsIn | None = None
+    # after a return ended, its customer's personal data is pseudonymised (30 days .. 10 years; default 3 years)
+    retention_days: int | None = Field(default=None, ge=30, le=3650)
 
 
 class RuleIn(In):
@@ -883,3 +885,32 @@ class CarrierTransitOut(HistogramOut):
 
 class ReportCarriersOut(Out):
     items: list[CarrierTransitOut]
+
+
+class ErasureIn(In):
+    """Erase a customer: their email, name, address, comments and photos are pseudonymised or deleted everywhere."""
+
+    email: Email
+
+
+class AdminErasureIn(In):
+    """An operator's erasure, for one merchant's customer (an erasure is recorded per merchant)."""
+
+    email: Email
+    merchant_id: Code | None = None
+
+
+class ErasureAccepted(Out):
+    id: str
+    status: str
+
+
+class ErasureOut(Out):
+    id: str
+    status: str  # pending | completed
+    requested_at: str
+    completed_at: str | None = None
+    orders: int
+    returns: int
+    withdrawals: int
+    objects: int

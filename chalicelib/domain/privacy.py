@@ -4,11 +4,11 @@ What a customer told us (email, name, address, comments, photos) is replaced by 
 with the record: orders and returns stay readable for the merchant and the warehouse, and every figure the reports
 count stays as it was (the report counters hold no personal data and are not touched).
 
-The pseudonym of one customer of one merchant is always the same (`erased-<hex>@erased.invalid`: an HMAC of the
-normalised address keyed per merchant), so a second erasure, a retention sweep and an erasure of the same customer
-agree, and a merchant can still see that two erased returns came from one customer. `.invalid` is a reserved
-top-level domain (RFC 2606): no mail is ever sent to it. The address keeps its country (customs, routing and reports
-by country read it) and the first two characters of the postal code (regional figures), nothing else.
+The pseudonym of one customer of one merchant is always the same (`erased-<hex>@erased.invalid`: an HMAC, keyed
+per merchant, of the normalised address's digest), so a second erasure, a retention sweep and an erasure of the
+same customer agree, and a merchant can still see that two erased returns came from one customer. `.invalid` is a
+reserved top-level domain (RFC 2606): no mail is ever sent to it. The address keeps its country (customs, routing and
+reports by country read it) and the first two characters of the postal code (regional figures), nothing else.
 """
 
 from __future__ import annotations
@@ -47,9 +47,19 @@ PERSONAL_KEYS = frozenset({"comment", "email", "name", "address", "phone", "ship
 
 def pseudonym(merchant_id: str, email: str) -> str:
     """The stable stand-in for one customer's address at one merchant."""
+    return pseudonym_of_subject(merchant_id, subject_digest(email))
+
+
+def pseudonym_of_subject(merchant_id: str, subject: str) -> str:
+    """The pseudonym from the address's digest (`subject_digest`): what an erasure job holds instead of the address."""
     key = f"boomerang-erasure:{merchant_id}".encode()
-    mac = hmac.new(key, normalise_email(email).encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+    mac = hmac.new(key, subject.encode("ascii"), hashlib.sha256).hexdigest()[:20]
     return f"erased-{mac}@{ERASED_DOMAIN}"
+
+
+def subject_key(subject: str) -> str:
+    """The list index's email key (return_index.email_key) of the address whose digest is `subject`."""
+    return subject[:32]
 
 
 def is_pseudonym(email: str) -> bool:

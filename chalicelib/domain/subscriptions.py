@@ -37,6 +37,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "refund.failed",
     "carrier.exception",
     "parcel.unidentified",
+    "customer.erased",  # a customer's personal data was erased (services/privacy.py): no return_id
 )
 ALL_EVENTS = "*"
 MAX_SUBSCRIPTIONS_PER_MERCHANT = 20

@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-Kind = Literal["delivery", "refund", "export", "acknowledgement"]
-KINDS: tuple[Kind, ...] = ("delivery", "refund", "export", "acknowledgement")
+Kind = Literal["delivery", "refund", "export", "acknowledgement", "erasure", "retention"]
+KINDS: tuple[Kind, ...] = ("delivery", "refund", "export", "acknowledgement", "erasure", "retention")
 
 #: How long a pending record may wait before it counts as stuck (its normal path had time to move it on).
 GRACE: dict[Kind, timedelta] = {
@@ -31,10 +31,21 @@ GRACE: dict[Kind, timedelta] = {
     "export": timedelta(minutes=20),
     # the API sends the acknowledgement while the consumer waits
     "acknowledgement": timedelta(minutes=5),
+    # an erasure is run by the sweeper itself (due when requested); a run that died is run again after this
+    "erasure": timedelta(minutes=10),
+    # a return that ended (services/privacy.py): due when its merchant's retention period has passed
+    "retention": timedelta(hours=1),
 }
 #: Redrives without progress before the record is given a final state (failed). A refund is bounded by time instead
 #: (REFUND_GIVE_UP_AFTER past its deadline), an acknowledgement is tried for about a day.
-MAX_REDRIVES: dict[Kind, int] = {"delivery": 4, "refund": 1_000, "export": 3, "acknowledgement": 10}
+MAX_REDRIVES: dict[Kind, int] = {
+    "delivery": 4,
+    "refund": 1_000,
+    "export": 3,
+    "acknowledgement": 10,
+    "erasure": 1_000,  # an erasure is never given up: a legal duty, the operator sees it pending
+    "retention": 1_000,
+}
 #: The longest wait between two redrives of one record.
 MAX_BACKOFF = timedelta(hours=6)
 #: A refund still pending this long after its deadline has no workflow left that would settle it.

@@ -84,6 +84,9 @@ class ReturnPolicy:
     label_validity_days: int = 30
     fees: list[dict[str, Any]] = field(default_factory=list)  # [{method_type, countries?, amount, deduct_from_refund}]
     customs_defaults: CustomsDefaults = field(default_factory=CustomsDefaults)
+    # Days after a return ended (completed, refunded, cancelled, expired, rejected) before the customer's personal
+    # data in it is pseudonymised (services/privacy.py; 30..3650, three years unless the merchant says otherwise)
+    retention_days: int = 1095
 
     def window_days_for(self, tags: list[str]) -> int:
         days = [o["days"] for o in self.window_overrides if o["tag"] in tags]
@@ -115,6 +118,7 @@ class ReturnPolicy:
             label_validity_days=int(data.get("label_validity_days") or 30),
             fees=list(data.get("fees") or []),
             customs_defaults=CustomsDefaults.from_dict(data.get("customs_defaults")),
+            retention_days=int(data.get("retention_days") or 1095),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +131,7 @@ class ReturnPolicy:
             "label_validity_days": self.label_validity_days,
             "fees": self.fees,
             "customs_defaults": self.customs_defaults.to_dict(),
+            "retention_days": self.retention_days,
         }
 
 

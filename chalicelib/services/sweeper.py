@@ -4,8 +4,10 @@ has not ends in one (chalicelib/domain/sweeping.py).
 It Queries the due keys of GSI4 (never a Scan), reads each record again (the index lags), claims it by moving its
 due time on, and hands it to the service that owns it: a webhook delivery's retry is queued again, a refund's
 workflow started (or the refund failed once no workflow can settle it), an export queued again (or failed), a
-withdrawal acknowledgement sent. Records that are young (in flight) are not due, so nothing touches them; a second
-run finds the claimed ones due later. One record that fails does not stop the others (the next run tries again).
+withdrawal acknowledgement sent, a customer's erasure run (or resumed), an ended return past its merchant's
+retention period pseudonymised (services/privacy.py). Records that are young (in flight) are not due, so nothing
+touches them; a second run finds the claimed ones due later. One record that fails does not stop the others (the
+next run tries again).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ LIMIT_PER_KIND = 200
 
 def _redrivers() -> dict[Kind, Callable[[Container, Any], str]]:
     from chalicelib.services.exports import redrive_export
+    from chalicelib.services.privacy import run_erasure, sweep_retention
     from chalicelib.services.refunds import redrive_refund
     from chalicelib.services.subscriptions import redrive_delivery
     from chalicelib.services.withdrawals import redrive_acknowledgement
@@ -33,6 +36,8 @@ def _redrivers() -> dict[Kind, Callable[[Container, Any], str]]:
         "refund": redrive_refund,
         "export": redrive_export,
         "acknowledgement": redrive_acknowledgement,
+        "erasure": run_erasure,
+        "retention": sweep_retention,
     }
 
 

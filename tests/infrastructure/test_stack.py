@@ -982,6 +982,13 @@ def test_the_sweeper_runs_every_five_minutes_and_may_redrive_what_it_sweeps_and_
         f"{parameters}/merchants/*/refund-webhook-secret",
     }
     assert "ses:SendRawEmail" in allowed
+    # erasures and the retention sweep delete what shows a customer: labels, their photos, parcel photos, thumbnails;
+    # nothing is read or written in the bucket
+    bucket = f"<{synth.logical_id(synth.stack.bucket)}>"
+    assert allowed["s3:DeleteObject"] == {f"{bucket}/{p}*" for p in ("labels/", "customer/", "photos/", "thumbs/")}
+    assert {a for a in allowed if a.startswith("s3:")} == {"s3:DeleteObject"}
     assert {
-        a for a in allowed if not a.startswith(("dynamodb:", "logs:", "xray:", "sqs:", "states:", "ssm:", "ses:"))
+        a
+        for a in allowed
+        if not a.startswith(("dynamodb:", "logs:", "xray:", "sqs:", "states:", "ssm:", "ses:", "s3:DeleteObject"))
     } == set()

@@ -106,3 +106,10 @@ def test_retention_runs_from_the_end_of_the_return_and_is_bounded() -> None:
     assert privacy.check_retention_days(privacy.DEFAULT_RETENTION_DAYS) is None
     assert privacy.check_retention_days(29) is not None
     assert privacy.check_retention_days(3651) is not None
+
+
+def test_the_job_needs_only_the_digest_never_the_address() -> None:
+    subject = privacy.subject_digest("Anna@Example.com")
+    assert "anna" not in subject
+    assert privacy.pseudonym_of_subject("m1", subject) == privacy.pseudonym("m1", "anna@example.com")
+    assert privacy.subject_key(subject) == email_key("anna@example.com")

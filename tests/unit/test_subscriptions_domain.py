@@ -20,7 +20,7 @@ def sub(*events: str) -> dom.Subscription:
 
 def test_the_bus_rule_carries_exactly_the_subscribable_event_types() -> None:
     assert set(d.MERCHANT_WEBHOOKS.detail_types) == set(dom.EVENT_TYPES)
-    assert len(dom.EVENT_TYPES) == 21 and d.MERCHANT_WEBHOOKS.queue is d.WEBHOOK_QUEUE
+    assert len(dom.EVENT_TYPES) == 22 and d.MERCHANT_WEBHOOKS.queue is d.WEBHOOK_QUEUE
 
 
 def test_matching() -> None:

@@ -36,6 +36,7 @@ from chalicelib.adapters.dynamodb.models import (
     WorkOrderRecord,
 )
 from chalicelib.adapters.dynamodb.outbox import bus_event, outbox_attributes
+from chalicelib.adapters.dynamodb.privacy import PrivacyStore, retention_marker
 from chalicelib.adapters.event_bus import BusEvent
 from chalicelib.domain.addresses import Address
 from chalicelib.domain.attempts import Claim, ClaimResult, CounterState
@@ -45,6 +46,7 @@ from chalicelib.domain.exports import Export
 from chalicelib.domain.floor import BILLING_COUNTERS, UnidentifiedParcel, WorkOrder
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
 from chalicelib.domain.orders import Delivery, Order, OrderItem, TrackingNumberTaken
+from chalicelib.domain.return_index import email_key
 from chalicelib.domain.return_index import facets as return_facets
 from chalicelib.domain.returns import (
     Disposition,
@@ -302,10 +304,17 @@ def _order_to_record(order: Order, now: datetime) -> OrderRecord:
             "shipping_refunded": str(order.shipping_refunded),
         },
         updated_at=stored_time(now),
+        gsi3pk=customer_orders_pk(order.merchant_id, email_key(order.email)),
+        gsi3sk=order.order_number,
     )
     if order.version is not None:
         rec.version = order.version
     return rec
+
+
+def customer_orders_pk(merchant_id: str, key: str) -> str:
+    """A merchant's orders of one customer (GSI3; `key`: return_index.email_key of the address)."""
+    return f"MERCHANT#{merchant_id}#CUSTOMER#{key}"
 
 
 _ORDER_ITEM_KEYS = {
@@ -705,7 +714,7 @@ class FloorStore:
         ]
 
 
-class DynamoStore(FloorStore):
+class DynamoStore(FloorStore, PrivacyStore):
     """All persistence of the service, returning domain objects."""
 
     # ----- tenants ------------------------------------------------------------------------------------------
@@ -1112,6 +1121,9 @@ class DynamoStore(FloorStore):
                 for up in updates:
                     tx.update(up.record, actions=up.actions, condition=up.condition)
                     idx += 1
+                ended = retention_marker(ret)
+                if ended is not None:  # the retention period starts (services/privacy.py sweeps it)
+                    tx.save(ended)
                 for tl in self._timeline_records(ret):
                     tx.save(tl)
                 self._write_index(tx, ret)
