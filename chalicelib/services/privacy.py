@@ -5,7 +5,8 @@ due at once in the sweeper's index (GSI4, kind `erasure`); `run_erasure` (the sw
 a run died) does the work in pages and can resume anywhere:
 
 1. the customer's returns, a page at a time from the list index's email facet (`email=<hash>`), and their orders
-   (from the returns, and from the orders' own customer index GSI3 for orders without a return);
+   (from the returns, and from the customer -> orders links for orders without a return; a link goes once its
+   order is pseudonymised);
 2. per order: the order pseudonymised (email -> pseudonym, name/street/city blanked) under its version, and its
    withdrawals' declared name; per return: comments, customer photos, label, CN23 and parcel photos removed and the
    email facet moved to the pseudonym's, through `change_return` (a lost race reads again and re-applies); the S3
@@ -104,9 +105,9 @@ def erase(c: Container, erasure: dict[str, Any], max_returns: int = MAX_RETURNS_
         c.store.erasure_progress(erasure)
     else:
         return False
-    while order_numbers := c.store.order_numbers_for_customer(merchant_id, key):
-        for order_number in order_numbers:
-            _erase_order(c, erasure, merchant_id, order_number, alias)
+    for order_number in c.store.customer_order_numbers(merchant_id, key):  # orders without a return, too
+        _erase_order(c, erasure, merchant_id, order_number, alias)
+        c.store.unlink_customer_order(merchant_id, key, order_number)
     now = c.now()
     erasure.update(status="completed", completed_at=iso(now))
     event = {
@@ -129,10 +130,15 @@ def erase(c: Container, erasure: dict[str, Any], max_returns: int = MAX_RETURNS_
 
 
 def _erase_order(c: Container, erasure: dict[str, Any], merchant_id: str, order_number: str, alias: str) -> None:
+    """Pseudonymise the order (and its withdrawals) if it still names the erasure's customer."""
     for _attempt in range(5):
         order = c.store.get_order(merchant_id, order_number)
-        if order is None or order.email == alias:
-            break
+        if order is None:
+            return
+        if order.email == alias:
+            break  # erased before (a resumed run: its withdrawals may still name them)
+        if dom.subject_digest(order.email) != erasure["subject"]:
+            return  # another customer's by now (a link left behind)
         try:
             c.store.save_order(dom.pseudonymise_order(order, alias), c.now())
         except ConcurrentModification:

@@ -213,23 +213,9 @@ class ReportRecord(Base):
     returned = NumberAttribute(null=True)
 
 
-class OrdersByCustomer(_Gsi):
-    """A merchant's orders of one customer (erasure): gsi3pk MERCHANT#<id>#CUSTOMER#<email key>, gsi3sk the order."""
-
-    class Meta(_Gsi.Meta):
-        index_name = "gsi3"
-
-    gsi3pk = UnicodeAttribute(hash_key=True)
-    gsi3sk = UnicodeAttribute(range_key=True)
-
-
 class OrderRecord(Base):
     class Meta(_Meta):
         pass
-
-    gsi3pk = UnicodeAttribute(null=True)
-    gsi3sk = UnicodeAttribute(null=True)
-    by_customer = OrdersByCustomer()
 
     merchant_id = UnicodeAttribute()
     order_number = UnicodeAttribute()

@@ -22,7 +22,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.due import Due, due_keys
 from chalicelib.adapters.dynamodb.keys import order_pk, stored_time
-from chalicelib.adapters.dynamodb.models import OrderRecord, PointerRecord, TimelineRecord
+from chalicelib.adapters.dynamodb.models import PointerRecord, TimelineRecord
 from chalicelib.adapters.dynamodb.outbox import DETAIL, DETAIL_TYPE
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.privacy import ENDED, MIN_RETENTION_DAYS
@@ -63,15 +63,11 @@ def retention_marker(ret: Return) -> PointerRecord | None:
 class PrivacyStore:
     # ----- the customer's records ------------------------------------------------------------------------------
     @staticmethod
-    def order_numbers_for_customer(merchant_id: str, key: str, limit: int = 100) -> list[str]:
-        """Order numbers of one customer (`key`: return_index.email_key of the address), at most `limit`."""
-        from chalicelib.adapters.dynamodb.repository import customer_orders_pk
+    def unlink_customer_order(merchant_id: str, key: str, order_number: str) -> None:
+        """The customer -> order link (repository.link_customer_order) goes once the order no longer names them."""
+        from chalicelib.adapters.dynamodb.repository import _customer_pk
 
-        return [
-            str(rec.gsi3sk)
-            for rec in OrderRecord.by_customer.query(customer_orders_pk(merchant_id, key), limit=limit)
-            if rec.gsi3sk
-        ]
+        PointerRecord(pk=_customer_pk(merchant_id, key), sk=f"ORDER#{order_number}").delete()
 
     @staticmethod
     def withdrawals_of_order(merchant_id: str, order_number: str) -> list[Withdrawal]:

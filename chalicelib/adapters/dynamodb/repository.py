@@ -46,7 +46,6 @@ from chalicelib.domain.exports import Export
 from chalicelib.domain.floor import BILLING_COUNTERS, UnidentifiedParcel, WorkOrder
 from chalicelib.domain.guidelines import DEFAULT_GUIDELINE, Guideline
 from chalicelib.domain.orders import Delivery, Order, OrderItem, TrackingNumberTaken
-from chalicelib.domain.return_index import email_key
 from chalicelib.domain.return_index import facets as return_facets
 from chalicelib.domain.returns import (
     Disposition,
@@ -304,17 +303,10 @@ def _order_to_record(order: Order, now: datetime) -> OrderRecord:
             "shipping_refunded": str(order.shipping_refunded),
         },
         updated_at=stored_time(now),
-        gsi3pk=customer_orders_pk(order.merchant_id, email_key(order.email)),
-        gsi3sk=order.order_number,
     )
     if order.version is not None:
         rec.version = order.version
     return rec
-
-
-def customer_orders_pk(merchant_id: str, key: str) -> str:
-    """A merchant's orders of one customer (GSI3; `key`: return_index.email_key of the address)."""
-    return f"MERCHANT#{merchant_id}#CUSTOMER#{key}"
 
 
 _ORDER_ITEM_KEYS = {
