@@ -113,6 +113,12 @@ def bodies(w: dict[str, Any], op: str) -> dict[tuple[str, ...], tuple[str | None
             lambda: {"credentials": {"api_key": "EZTK_probe_0123"}},
         ),
         ("POST", "/v1/customers/export"): (m, lambda: {"email": "kim@example.com"}),
+        # erasure of someone who is not a customer: harmless, and the world's customer stays for the other probes
+        ("POST", "/v1/customers/erase"): (m, lambda: {"email": "nobody@example.com"}),
+        ("POST", "/v1/admin/customers/erase"): (
+            op,
+            lambda: {"email": "nobody@example.com", "merchant_id": w["merchant"]["id"]},
+        ),
         ("POST", "/v1/admin/customers/export"): (
             op,
             lambda: {"email": "kim@example.com", "merchant_id": w["merchant"]["id"]},
