@@ -75,13 +75,13 @@ def upsert_order(
             shipping_refunded=existing.shipping_refunded if existing else Decimal(0),
             version=existing.version if existing else None,
         )
-        # the customer -> orders link (their access export finds the order by it), before the order: an order is
-        # never without it; a link whose order was not written, or changed its address, is ignored by the reader
-        c.store.link_customer_order(merchant_id, email_key(order.email), order.order_number, c.now())
+        # the customer -> orders link (their access export and erasure find the order by it) goes into the order's
+        # transaction, after the tracking numbers' claims: a refused order leaves nothing behind
+        link = c.store.customer_order_link(merchant_id, email_key(order.email), order.order_number, c.now())
         try:
             # with the change of its sold quantities per SKU and its return tracking numbers' claims, in the same
             # transaction (report return rates; no number in two merchants' hands in one warehouse)
-            reports.save_order(c, order, existing, _claims(c, order))
+            reports.save_order(c, order, existing, [*_claims(c, order), link])
         except TrackingNumberTaken as exc:
             index = order.return_tracking_numbers.index(exc.number)
             raise ValidationFailed.at(["return_tracking_numbers", index], exc.detail) from None

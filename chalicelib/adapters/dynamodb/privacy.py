@@ -64,7 +64,7 @@ class PrivacyStore:
     # ----- the customer's records ------------------------------------------------------------------------------
     @staticmethod
     def unlink_customer_order(merchant_id: str, key: str, order_number: str) -> None:
-        """The customer -> order link (repository.link_customer_order) goes once the order no longer names them."""
+        """The customer -> order link (repository.customer_order_link) goes once the order no longer names them."""
         from chalicelib.adapters.dynamodb.repository import _customer_pk
 
         PointerRecord(pk=_customer_pk(merchant_id, key), sk=f"ORDER#{order_number}").delete()

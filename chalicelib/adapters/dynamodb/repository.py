@@ -963,20 +963,24 @@ class DynamoStore(FloorStore, PrivacyStore):
             raise
         order.version = rec.version
 
-    def link_customer_order(self, merchant_id: str, email_key: str, order_number: str, now: datetime) -> None:
-        """The sparse customer -> orders index (pk CUSTOMER#<merchant_id>#<email key>, sk ORDER#<order_number>): what a
-        customer's access export (services/access.py) finds their orders by. The key is the address hashed
+    def customer_order_link(
+        self, merchant_id: str, email_key: str, order_number: str, now: datetime
+    ) -> tuple[PointerRecord, None]:
+        """The sparse customer -> orders index item (pk CUSTOMER#<merchant_id>#<email key>, sk ORDER#<order_number>),
+        unconditional, to write in the order's own transaction (save_order's `claims`, after the tracking number
+        claims): what a customer's access export and erasure find their orders by. The key is the address hashed
         (return_index.email_key); a reader checks the order's own email, so a link left by an order whose address
         changed since finds nothing."""
-        PointerRecord(
+        link = PointerRecord(
             pk=_customer_pk(merchant_id, email_key),
             sk=f"ORDER#{order_number}",
             data={"order_number": order_number},
             created_at=stored_time(now),
-        ).save()
+        )
+        return link, None
 
     def customer_order_numbers(self, merchant_id: str, email_key: str) -> list[str]:
-        """The order numbers linked to a customer (link_customer_order): one Query, page after page."""
+        """The order numbers linked to a customer (customer_order_link): one Query, page after page."""
         return [
             str((PointerRecord.from_raw_data(raw).data or {})["order_number"])
             for raw in _partition(_customer_pk(merchant_id, email_key), "ORDER#")
@@ -1779,7 +1783,8 @@ class DynamoStore(FloorStore, PrivacyStore):
 
 def raise_for_order_transaction(exc: TransactWriteError, claims: list[tuple[Any, Any]], first_claim: int) -> None:
     """An order's transaction was cancelled: the order's version (item 0) -> ConcurrentModification; a claim's
-    condition -> TrackingNumberTaken (its number); anything else as it was."""
+    condition -> TrackingNumberTaken (its number); anything else as it was. Unconditional items among `claims` (the
+    customer link) never fail a condition."""
     reasons = getattr(exc, "cancellation_reasons", None) or []
     failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
     for i in failed:
